@@ -1,0 +1,1 @@
+"""HTTP, SSE and WebSocket routes: thin handlers that validate, call one service, return."""

@@ -1,0 +1,76 @@
+"""The OpenAI-compatible LLM proxy the frontend calls (contract 1, 4-6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+from quart import Response
+from quart import g
+from quart import jsonify
+from quart import request
+
+from blueprints.schemas import ChatRequest
+from blueprints.sse import sse_response
+from providers.gateway import ChatCall
+from providers.relay import ReasoningMode
+from quart_app.services import byok_upstream
+from quart_app.services import current_caller
+from quart_app.services import get_services
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("proxy", __name__, url_prefix="/api/proxy/llm/v1")
+
+
+@blueprint.get("/status")
+async def get_status() -> dict[str, Any]:
+    """``busy`` is true exactly when a new request would find no free provider slot."""
+    return get_services().pool.status()
+
+
+@blueprint.get("/models")
+async def get_models() -> dict[str, Any]:
+    """The model ids the caller can use (their own upstream's with BYOK headers)."""
+    current_caller()
+    byok = await byok_upstream()
+    if byok is not None:
+        pairs = [(model, "byok") for model in await byok.list_models()]
+    else:
+        pairs = await get_services().pool.list_models()
+    data = [{"id": model, "object": "model", "owned_by": owner} for model, owner in pairs]
+    return {"object": "list", "data": data}
+
+
+@blueprint.post("/frontend/chat/completions")
+async def post_frontend_chat() -> Response:
+    """The AI buttons' fast path: reasoning deltas pass through untouched."""
+    return await _chat("passthrough")
+
+
+@blueprint.post("/chat/completions")
+async def post_chat() -> Response:
+    """The "robust" endpoint: ``<think>``-wrapped or dropped reasoning, JSON when asked."""
+    show = get_services().settings.server.show_thinking
+    return await _chat("think" if show else "drop")
+
+
+async def _chat(reasoning: ReasoningMode) -> Response:
+    caller = current_caller()
+    chat = ChatRequest.model_validate_json(await request.get_data())
+    byok = await byok_upstream()
+    call = ChatCall(
+        request_id=g.request_id,
+        user_id=caller.user_id,
+        model=chat.model,
+        messages=chat.wire_messages(),
+        max_tokens=chat.max_tokens,
+        params=chat.sampling_params(),
+        reasoning=reasoning,
+        keep_alive=chat.keep_alive,
+    )
+    gateway = get_services().gateway
+    if not chat.stream and "application/json" in request.headers.get("Accept", ""):
+        return jsonify(await gateway.complete(call, byok))
+    opened = await gateway.open_stream(call, byok)
+    return sse_response(opened.body)

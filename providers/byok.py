@@ -1,0 +1,164 @@
+"""Bring-your-own-key upstreams built per request from ``X-BYOK-*`` headers (contract 3).
+
+``X-BYOK-Base-URL`` is a server-side request forgery vector: a user could aim the service at
+its own loopback, the private network or a cloud metadata endpoint. Addresses are checked
+twice: literal IPs and resolved names before the call (a clear 400), and again inside the
+connector's resolver at connect time, so DNS rebinding between the two cannot slip through.
+Redirects are never followed. The key lives only in the request's headers to the upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from dataclasses import field
+
+from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+from providers.errors import ForbiddenUpstream
+from providers.errors import InvalidUpstreamConfig
+from providers.settings import UpstreamKind
+from providers.settings import UpstreamSettings
+
+__all__ = [
+    "BYOK_DEFAULT_BASE_URLS",
+    "AddressPolicy",
+    "ByokSpec",
+    "GuardedResolver",
+    "check_base_url",
+    "parse_byok",
+]
+
+BYOK_DEFAULT_BASE_URLS: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "github": "https://models.inference.ai.azure.com",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "ollama": "http://localhost:11434/v1",
+    "lmstudio": "http://localhost:1234/v1",
+}
+_KINDS: dict[str, UpstreamKind] = {
+    "openai": "openai",
+    "github": "github",
+    "openrouter": "openrouter",
+    "ollama": "ollama",
+    "lmstudio": "lmstudio",
+    "vllm": "vllm",
+    "llamacpp": "llamacpp",
+}
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Which addresses a BYOK base URL may reach: public ones, plus what the operator allows."""
+
+    allow_private: bool = False
+    """Allow every non-public address (a trusted single-user deployment)."""
+    allowed_networks: tuple[_IPNetwork, ...] = ()
+    """Non-public networks allowed anyway, e.g. the LAN's Ollama host."""
+    allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+    """Host names allowed whatever they resolve to (e.g. ``localhost`` for a local LM Studio)."""
+
+    def allows_ip(self, ip: _IPAddress) -> bool:
+        """Public addresses, or private ones the operator listed."""
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if self.allow_private or any(ip in net for net in self.allowed_networks):
+            return True
+        return ip.is_global and not ip.is_multicast
+
+
+@dataclass(frozen=True)
+class ByokSpec:
+    """A user's upstream; ``repr`` never shows the key."""
+
+    base_url: str
+    kind: UpstreamKind
+    api_key: str = field(repr=False)
+
+    def settings(self) -> UpstreamSettings:
+        """Settings for a transient upstream (the key is passed to it separately)."""
+        return UpstreamSettings(name="byok", kind=self.kind, base_url=self.base_url)
+
+
+def parse_byok(api_key: str | None, base_url: str | None, provider: str | None) -> ByokSpec | None:
+    """Build the BYOK upstream from the three headers, or None when no key is sent."""
+    if not api_key:
+        return None
+    api_key = api_key.strip()
+    if not api_key or any(ord(c) < 33 or ord(c) > 126 for c in api_key):
+        raise InvalidUpstreamConfig("X-BYOK-API-Key must be printable ASCII without spaces")
+    name = (provider or "").strip().lower()
+    if name and name not in _KINDS:
+        raise InvalidUpstreamConfig(
+            f"X-BYOK-Provider must be one of {', '.join(sorted(_KINDS))}"
+        )
+    url = (base_url or "").strip() or BYOK_DEFAULT_BASE_URLS.get(name or "openai", "")
+    if not url:
+        raise InvalidUpstreamConfig(f"X-BYOK-Provider '{name}' needs an X-BYOK-Base-URL")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidUpstreamConfig("X-BYOK-Base-URL must be an http(s) URL with a host")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidUpstreamConfig("X-BYOK-Base-URL must not carry credentials, query or fragment")
+    return ByokSpec(base_url=url.rstrip("/"), kind=_KINDS.get(name, "openai-compatible"),
+                    api_key=api_key)
+
+
+async def check_base_url(url: str, policy: AddressPolicy) -> None:
+    """Refuse a base URL whose host is, or resolves to, an address the policy forbids."""
+    host = urlsplit(url).hostname or ""
+    if host.lower() in policy.allowed_hosts:
+        return
+    try:
+        literal: _IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, None, type=socket.SOCK_STREAM
+            )
+        except OSError:
+            raise InvalidUpstreamConfig(f"X-BYOK-Base-URL host '{host}' does not resolve") from None
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses or not all(policy.allows_ip(ip) for ip in addresses):
+        raise ForbiddenUpstream(
+            f"X-BYOK-Base-URL host '{host}' is a loopback, private, link-local or metadata "
+            "address, which this service does not call unless its operator allows it"
+        )
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver that drops forbidden addresses at connect time (anti DNS rebinding)."""
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._policy = policy
+        self._inner = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Resolve, keeping only addresses the policy allows."""
+        results = await self._inner.resolve(host, port, family)
+        if host.lower() in self._policy.allowed_hosts:
+            return results
+        allowed = [r for r in results if self._policy.allows_ip(ipaddress.ip_address(r["host"]))]
+        if not allowed:
+            raise OSError(f"{host} resolves only to addresses this service may not call")
+        return allowed
+
+    async def close(self) -> None:
+        """Close the wrapped resolver."""
+        await self._inner.close()
+
+

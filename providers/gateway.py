@@ -1,0 +1,284 @@
+"""One chat completion from request to settled usage: routing, streaming relay, billing.
+
+Transport-free (no Quart): the blueprint validates the request, hands a ``ChatCall`` here and
+returns what comes back. Everything that must happen on every ending - slot release, closing
+the upstream connection, settling credits - happens in one ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from providers.billing import Billing
+from providers.billing import Ending
+from providers.billing import NoBilling
+from providers.billing import Settlement
+from providers.errors import ProviderError
+from providers.pool import Lease
+from providers.pool import ProviderPool
+from providers.pricing import cost_usd
+from providers.pricing import credits_for
+from providers.relay import ReasoningMode
+from providers.relay import StreamRelay
+from providers.relay import error_frame
+from providers.tokens import count_message_tokens
+from providers.tokens import count_text_tokens
+from providers.upstream import Upstream
+from providers.upstream import UpstreamStream
+
+__all__ = ["ChatCall", "Gateway", "OpenedStream"]
+
+log = logging.getLogger(__name__)
+#: Prompts longer than this are tokenised in a thread so the event loop keeps serving.
+_INLINE_COUNT_CHARS = 200_000
+
+
+@dataclass(slots=True)
+class ChatCall:
+    """A validated chat completion request."""
+
+    request_id: str
+    user_id: str
+    model: str | None
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    params: dict[str, Any]
+    """Optional sampling fields to forward (temperature, top_p, seed, ...)."""
+    reasoning: ReasoningMode
+    keep_alive: str | int | None = None
+
+
+@dataclass(slots=True)
+class OpenedStream:
+    """A stream whose upstream answered; iterate ``body`` to relay it."""
+
+    body: AsyncIterator[bytes]
+    provider: str
+    model: str
+
+
+def _body(call: ChatCall, model: str, upstream: Upstream, stream: bool) -> bytes:
+    payload: dict[str, Any] = {
+        "model": model,
+        "messages": call.messages,
+        "max_tokens": call.max_tokens,
+        "stream": stream,
+        **call.params,
+    }
+    if stream:
+        payload["stream_options"] = {"include_usage": True}
+    if upstream.settings.kind == "ollama":
+        keep_alive = call.keep_alive if call.keep_alive is not None else upstream.settings.keep_alive
+        if keep_alive is not None:
+            payload["keep_alive"] = keep_alive
+    return orjson.dumps(payload)
+
+
+class Gateway:
+    """Completions over the pool (members) or a per-request BYOK upstream (free)."""
+
+    def __init__(self, pool: ProviderPool, billing: Billing | None = None) -> None:
+        self.pool = pool
+        self.billing: Billing = billing or NoBilling()
+        self._free = NoBilling()
+
+    async def _prompt_tokens(self, call: ChatCall, model: str) -> int:
+        size = sum(len(str(m.get("content", ""))) for m in call.messages)
+        if size > _INLINE_COUNT_CHARS:
+            return await asyncio.to_thread(count_message_tokens, call.messages, model)
+        return count_message_tokens(call.messages, model)
+
+    async def _start(
+        self,
+        call: ChatCall,
+        byok: Upstream | None,
+        attempt: Callable[[Upstream, str], Awaitable[Any]],
+    ) -> tuple[Lease, Any, str, int, Billing]:
+        model = call.model or (await self.pool.default_model() if byok is None else "")
+        if not model:
+            raise ProviderError("a model is required with a BYOK upstream")
+        prompt_tokens = await self._prompt_tokens(call, model)
+        billing: Billing = self._free if byok is not None else self.billing
+        if byok is not None:
+            return Lease(byok, None), await attempt(byok, model), model, prompt_tokens, billing
+        candidates = await self.pool.candidates(model)
+        multiplier = max(m.upstream.settings.multiplier for m in candidates)
+        await billing.reserve(
+            call.user_id, call.request_id, credits_for(prompt_tokens + call.max_tokens, multiplier)
+        )
+        try:
+            lease, result = await self.pool.call(model, lambda up: attempt(up, model))
+        except BaseException:
+            billing.settle(_settlement(call, None, model, prompt_tokens, 0, 0.0, "upstream_error"))
+            raise
+        return lease, result, model, prompt_tokens, billing
+
+    async def open_stream(self, call: ChatCall, byok: Upstream | None = None) -> OpenedStream:
+        """Route, reserve and open the upstream stream; errors here are real HTTP statuses."""
+        started = time.monotonic()
+
+        async def attempt(upstream: Upstream, model: str) -> tuple[UpstreamStream, bytes]:
+            stream = await upstream.open_stream(_body(call, model, upstream, True), call.request_id)
+            try:
+                chunks = stream.chunks()
+                first = await anext(chunks, b"")
+            except BaseException:
+                stream.close()
+                raise
+            return stream, first
+
+        lease, (stream, first), model, prompt_tokens, billing = await self._start(
+            call, byok, attempt
+        )
+        relay = StreamRelay(reasoning=call.reasoning, model=model, prompt_tokens=prompt_tokens)
+        body = self._relay(call, lease, stream, first, relay, billing, started, byok is not None)
+        return OpenedStream(body=body, provider=lease.upstream.name, model=model)
+
+    async def _relay(
+        self,
+        call: ChatCall,
+        lease: Lease,
+        stream: UpstreamStream,
+        first: bytes,
+        relay: StreamRelay,
+        billing: Billing,
+        started: float,
+        byok: bool,
+    ) -> AsyncIterator[bytes]:
+        ending: Ending = "client_disconnect"
+        upstream = lease.upstream
+        try:
+            try:
+                out = relay.feed(first)
+                if out:
+                    yield out
+                async for data in stream.chunks():
+                    out = relay.feed(data)
+                    if out:
+                        yield out
+                    if relay.done:
+                        break
+                tail = relay.finish()
+                usage = relay.usage()
+                extra = _cost(upstream, usage.prompt_tokens, usage.completion_tokens, byok)
+                ending = "completed"
+                yield tail + relay.trailer(extra)
+            except ProviderError as error:
+                ending = "upstream_error"
+                log.warning("stream %s from %s failed: %s", call.request_id, upstream.name, error.code)
+                yield error_frame(error.message, error.code.lower())
+        except asyncio.CancelledError:
+            ending = "cancelled" if ending == "client_disconnect" else ending
+            raise
+        finally:
+            stream.close()
+            lease.release()
+            usage = relay.usage()
+            billing.settle(
+                _settlement(
+                    call,
+                    upstream,
+                    relay.model,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    time.monotonic() - started,
+                    ending,
+                    byok=byok,
+                )
+            )
+
+    async def complete(self, call: ChatCall, byok: Upstream | None = None) -> dict[str, Any]:
+        """A non-streamed completion as one ``chat.completion`` object with usage and cost."""
+        started = time.monotonic()
+
+        async def attempt(upstream: Upstream, model: str) -> dict[str, Any]:
+            return await upstream.complete(_body(call, model, upstream, False), call.request_id)
+
+        lease, result, model, prompt_tokens, billing = await self._start(call, byok, attempt)
+        upstream = lease.upstream
+        lease.release()
+        answer: dict[str, Any] = result
+        content = _rewrite_message(answer, call.reasoning)
+        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        assert isinstance(usage, dict)
+        prompt = usage.get("prompt_tokens")
+        completion = usage.get("completion_tokens")
+        prompt = prompt if isinstance(prompt, int) else prompt_tokens
+        completion = completion if isinstance(completion, int) else count_text_tokens(content, model)
+        answer["usage"] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        answer.update(_cost(upstream, prompt, completion, byok is not None))
+        billing.settle(
+            _settlement(
+                call, upstream, model, prompt, completion, time.monotonic() - started,
+                "completed", byok=byok is not None,
+            )
+        )
+        return answer
+
+
+def _rewrite_message(answer: dict[str, Any], reasoning: ReasoningMode) -> str:
+    """Apply 5.2 to a non-streamed answer; return its content for counting."""
+    choices = answer.get("choices") or []
+    message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
+    if not isinstance(message, dict):
+        return ""
+    content = message.get("content") if isinstance(message.get("content"), str) else ""
+    thought = ""
+    if reasoning != "passthrough":
+        for key in ("reasoning_content", "reasoning"):
+            value = message.pop(key, None)
+            if isinstance(value, str) and value:
+                thought = value
+        if reasoning == "think" and thought:
+            message["content"] = f"<think>{thought}</think>{content}"
+    return content + thought
+
+
+def _cost(upstream: Upstream, prompt: int, completion: int, byok: bool) -> dict[str, Any]:
+    settings = upstream.settings
+    credits = 0 if byok else credits_for(prompt + completion, settings.multiplier)
+    return {
+        "cost": {
+            "credits": credits,
+            "usd": 0.0 if byok else cost_usd(settings, prompt, completion),
+            "provider": upstream.name,
+        }
+    }
+
+
+def _settlement(
+    call: ChatCall,
+    upstream: Upstream | None,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    seconds: float,
+    ending: Ending,
+    *,
+    byok: bool = False,
+) -> Settlement:
+    return Settlement(
+        request_id=call.request_id,
+        user_id=call.user_id,
+        provider=upstream.name if upstream is not None else "",
+        model=model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        multiplier=upstream.settings.multiplier if upstream is not None else 0.0,
+        duration_ms=int(seconds * 1000),
+        ending=ending,
+        byok=byok,
+    )

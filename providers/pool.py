@@ -1,0 +1,172 @@
+"""The pool of configured upstreams: routing by model, slots, failover and busy status.
+
+A request leases a slot on the least-loaded upstream serving its model and keeps it until
+its stream closes (pydantic-ai's ``concurrency.py``). If that upstream refuses or fails
+before the first byte, the next one serving the model is tried (``FallbackModel``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from typing import TypeVar
+
+from providers.errors import ModelNotFound
+from providers.errors import PoolSaturated
+from providers.errors import ProviderError
+from providers.errors import UpstreamError
+from providers.slots import Slots
+from providers.upstream import Upstream
+
+__all__ = ["Lease", "PoolMember", "ProviderPool"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class PoolMember:
+    """An upstream with its slot counter."""
+
+    upstream: Upstream
+    slots: Slots
+
+    @property
+    def load(self) -> float:  # noqa: D102
+        return self.slots.in_use / self.slots.capacity
+
+    @property
+    def has_free_slot(self) -> bool:  # noqa: D102
+        return self.slots.in_use < self.slots.capacity
+
+
+class Lease:
+    """A held slot (or none, for BYOK upstreams); ``release`` is idempotent."""
+
+    __slots__ = ("_slots", "upstream")
+
+    def __init__(self, upstream: Upstream, slots: Slots | None) -> None:
+        self.upstream = upstream
+        self._slots = slots
+
+    def release(self) -> None:
+        """Give the slot back; safe to call on every ending, any number of times."""
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release()
+
+    def __del__(self) -> None:
+        # Safety net: a response body that was never iterated still returns its slot.
+        self.release()
+
+
+class ProviderPool:
+    """All configured upstreams behind one interface."""
+
+    def __init__(self, members: list[PoolMember], default_model: str | None = None) -> None:
+        self.members = members
+        self._default_model = default_model
+
+    async def default_model(self) -> str:
+        """The configured default, else the first model of the first upstream."""
+        if self._default_model:
+            return self._default_model
+        for member in self.members:
+            try:
+                models = await member.upstream.list_models()
+            except ProviderError:
+                continue
+            if models:
+                return models[0]
+        raise ModelNotFound("no model is configured and no upstream lists one")
+
+    async def candidates(self, model: str) -> list[PoolMember]:
+        """Members serving ``model``, least loaded first."""
+        found: list[PoolMember] = []
+        unreachable: ProviderError | None = None
+        for member in self.members:
+            try:
+                models = await member.upstream.list_models()
+            except ProviderError as error:
+                unreachable = error
+                continue
+            if model in models:
+                found.append(member)
+        if not found:
+            if unreachable is not None:
+                raise unreachable
+            raise ModelNotFound(
+                f"model '{model}' is not served here; GET /api/proxy/llm/v1/models lists them"
+            )
+        return sorted(found, key=lambda m: m.load)
+
+    def acquire(self, members: list[PoolMember], model: str) -> Lease:
+        """Lease a slot on the first member with one free, or answer busy."""
+        for member in members:
+            if member.slots.try_acquire():
+                return Lease(member.upstream, member.slots)
+        raise PoolSaturated(f"every provider serving '{model}' is busy; try again shortly")
+
+    async def call(
+        self, model: str, attempt: Callable[[Upstream], Awaitable[T]]
+    ) -> tuple[Lease, T]:
+        """Run ``attempt`` on an upstream serving ``model`` with a slot held, failing over.
+
+        The slot stays held on success (the caller releases the lease when its stream ends)
+        and is released on failure. Only retryable failures (refused, timeout, 5xx, 429)
+        move on to the next upstream; a 4xx is the caller's problem and is raised at once.
+        """
+        members = await self.candidates(model)
+        last_error: UpstreamError | None = None
+        tried = 0
+        for member in members:
+            if not member.slots.try_acquire():
+                continue
+            tried += 1
+            lease = Lease(member.upstream, member.slots)
+            try:
+                return lease, await attempt(member.upstream)
+            except UpstreamError as error:
+                lease.release()
+                if not error.retryable:
+                    raise
+                log.warning("upstream %s failed before the first byte: %s", member.upstream.name,
+                            error.code)
+                last_error = error
+            except BaseException:
+                lease.release()
+                raise
+        if last_error is not None:
+            raise last_error
+        raise PoolSaturated(f"every provider serving '{model}' is busy; try again shortly")
+
+    async def list_models(self) -> list[tuple[str, str]]:
+        """``(model id, provider name)`` pairs; an unreachable upstream raises its error."""
+        pairs: list[tuple[str, str]] = []
+        for member in self.members:
+            for model in await member.upstream.list_models():
+                pairs.append((model, member.upstream.name))
+        return pairs
+
+    @property
+    def busy(self) -> bool:
+        """True exactly when a new request would find no free slot anywhere."""
+        return bool(self.members) and not any(m.has_free_slot for m in self.members)
+
+    def status(self) -> dict[str, Any]:
+        """Busy flag and per-provider slot usage for ``/status``."""
+        return {
+            "busy": self.busy,
+            "providers": [
+                {
+                    "name": m.upstream.name,
+                    "slots_in_use": m.slots.in_use,
+                    "slots_total": m.slots.capacity,
+                    "queue_length": 0,
+                }
+                for m in self.members
+            ],
+        }

@@ -1,0 +1,269 @@
+"""Relay of an upstream's SSE stream to the client, frame by frame, with minimal work.
+
+Every upstream frame is parsed once (orjson, ~1 us) so that invalid JSON never reaches the
+frontend, but it is forwarded as the upstream's own bytes unless it must change: only frames
+that carry ``reasoning_content`` (contract 5.2), a usage report, or a piece of a ``<think>``
+tag (the frontend splits content on whole tags and does not buffer between reads) are
+re-serialised. Frames that arrived in one read leave in one write.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Literal
+
+import orjson
+
+from providers.errors import UpstreamError
+from providers.errors import UpstreamProtocolError
+from providers.tokens import count_text_tokens
+
+__all__ = ["ReasoningMode", "StreamRelay", "Usage", "error_frame", "sse_frame"]
+
+ReasoningMode = Literal["passthrough", "think", "drop"]
+"""``passthrough`` forwards ``reasoning_content`` as is (``/frontend``); ``think`` re-emits it
+as content inside ``<think>`` tags; ``drop`` removes it (``/chat/completions``, 5.2)."""
+
+_TAGS = ("<think>", "</think>")
+_REASONING_KEYS = ("reasoning_content", "reasoning")
+_DATA = b"data:"
+
+
+def sse_frame(payload: bytes) -> bytes:
+    """One SSE event in the contract's exact framing."""
+    return b"data: " + payload + b"\n\n"
+
+
+def error_frame(message: str, error_type: str) -> bytes:
+    """The single well-formed error frame sent when a stream fails after it began (5.1)."""
+    return sse_frame(orjson.dumps({"error": {"message": message, "type": error_type}}))
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one completion: the upstream's when reported, else counted by us."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    reported: bool
+
+    @property
+    def total_tokens(self) -> int:  # noqa: D102
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _partial_tag_start(text: str) -> int:
+    """Index where a trailing, incomplete ``<think>``/``</think>`` starts, or -1."""
+    start = text.rfind("<")
+    if start < 0:
+        return -1
+    tail = text[start:]
+    for tag in _TAGS:
+        if len(tail) < len(tag) and tag.startswith(tail):
+            return start
+    return -1
+
+
+@dataclass
+class StreamRelay:
+    """Turns upstream SSE bytes into client SSE bytes and keeps what settling needs."""
+
+    reasoning: ReasoningMode
+    model: str
+    prompt_tokens: int
+    """Our pre-call count, replaced by the upstream's when it reports usage."""
+    done: bool = False
+    finish_reason: str | None = None
+    _buffer: bytes = b""
+    _texts: list[str] = field(default_factory=list)
+    _reported: dict[str, Any] | None = None
+    _holdback: str = ""
+    _in_think: bool = False
+    _template: dict[str, Any] | None = None
+
+    def feed(self, data: bytes) -> bytes:
+        """Consume bytes from the upstream; return the whole frames to write to the client.
+
+        Raises:
+            UpstreamProtocolError: the upstream sent something that is not a chunk.
+            UpstreamError: the upstream reported an error inside the stream.
+        """
+        if self.done:
+            return b""
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        buffer = self._buffer + data if self._buffer else data
+        out: list[bytes] = []
+        start = 0
+        while not self.done:
+            end = buffer.find(b"\n\n", start)
+            if end < 0:
+                break
+            frame = self._event(buffer[start:end])
+            if frame:
+                out.append(frame)
+            start = end + 2
+        self._buffer = b"" if self.done else buffer[start:]
+        if len(self._buffer) > 4 * 1024 * 1024:
+            raise UpstreamProtocolError("upstream sent an event larger than 4 MiB")
+        return b"".join(out)
+
+    def _event(self, block: bytes) -> bytes:
+        if block.startswith(b"data: "):
+            payload = block[6:]
+            if b"\n" in payload:  # several data lines form one payload (SSE spec)
+                payload = self._join_data_lines(block)
+        else:
+            payload = self._join_data_lines(block)
+            if not payload:
+                return b""  # comments, keep-alives, event names
+        if payload == b"[DONE]":
+            self.done = True
+            return b""
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise UpstreamProtocolError("upstream sent a malformed stream chunk") from None
+        if not isinstance(chunk, dict):
+            raise UpstreamProtocolError("upstream sent a stream chunk that is not an object")
+        return self._chunk(chunk, payload)
+
+    @staticmethod
+    def _join_data_lines(block: bytes) -> bytes:
+        lines = [
+            line[5:].removeprefix(b" ") for line in block.split(b"\n") if line.startswith(_DATA)
+        ]
+        return b"\n".join(lines)
+
+    def _chunk(self, chunk: dict[str, Any], payload: bytes) -> bytes:
+        error = chunk.get("error")
+        if error is not None:
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise UpstreamError(f"upstream error: {str(message)[:300]}")
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._reported = usage
+        choices = chunk.get("choices")
+        if not choices:
+            return b""  # the usage-only chunk: ours, with the cost, replaces it at the end
+        self._template = chunk
+        choice = choices[0]
+        if not isinstance(choice, dict):
+            raise UpstreamProtocolError("upstream sent a malformed choice")
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            delta = {}
+        if choice.get("finish_reason"):
+            self.finish_reason = str(choice["finish_reason"])
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            self._texts.append(content)
+        changed = False
+        if self.reasoning != "passthrough":
+            changed = self._rewrite_reasoning(delta, choice)
+            content = delta.get("content")
+        elif isinstance(delta.get("reasoning_content"), str):
+            self._texts.append(delta["reasoning_content"])
+        if isinstance(content, str) and content:
+            if self._holdback or "<" in content:
+                content = self._holdback + content
+                # Nothing follows a finishing chunk, so nothing is held back from it.
+                cut = -1 if choice.get("finish_reason") else _partial_tag_start(content)
+                self._holdback = content[cut:] if cut >= 0 else ""
+                content = content[:cut] if cut >= 0 else content
+                delta["content"] = content
+                changed = True
+        if not changed:
+            return sse_frame(payload)
+        if not delta.get("content") and not delta.get("role") and not choice.get("finish_reason"):
+            return b""  # nothing left to say in this frame
+        choice["delta"] = delta
+        return sse_frame(orjson.dumps(chunk))
+
+    def _rewrite_reasoning(self, delta: dict[str, Any], choice: dict[str, Any]) -> bool:
+        reasoning = None
+        changed = False
+        for key in _REASONING_KEYS:
+            if key in delta:
+                value = delta.pop(key)
+                changed = True
+                if isinstance(value, str) and value:
+                    reasoning = value
+        content = delta.get("content") if isinstance(delta.get("content"), str) else ""
+        if self.reasoning == "drop":
+            if reasoning:
+                self._texts.append(reasoning)
+            return changed
+        text = ""
+        if reasoning:
+            self._texts.append(reasoning)
+            text = reasoning if self._in_think else "<think>" + reasoning
+            self._in_think = True
+        if self._in_think and (content or choice.get("finish_reason")):
+            text += "</think>"
+            self._in_think = False
+        if text:
+            delta["content"] = text + content
+            return True
+        return changed
+
+    def finish(self) -> bytes:
+        """Frames still owed once the upstream body ended (a held-back tag, a closing tag).
+
+        Raises:
+            UpstreamProtocolError: the upstream ended before finishing its answer.
+        """
+        if not self.done and self.finish_reason is None:
+            raise UpstreamProtocolError("upstream ended the stream before it finished")
+        tail = self._holdback + ("</think>" if self._in_think else "")
+        self._holdback = ""
+        self._in_think = False
+        return self._synthetic_frame(tail) if tail else b""
+
+    def _synthetic_frame(self, text: str) -> bytes:
+        template = self._template or {}
+        return sse_frame(
+            orjson.dumps(
+                {
+                    "id": template.get("id", "chatcmpl-relay"),
+                    "object": "chat.completion.chunk",
+                    "created": template.get("created", int(time.time())),
+                    "model": template.get("model", self.model),
+                    "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+                }
+            )
+        )
+
+    def usage(self) -> Usage:
+        """Usage so far: the upstream's report when it gave one, else counted from the text."""
+        reported = self._reported
+        if reported is not None and isinstance(reported.get("completion_tokens"), int):
+            prompt = reported.get("prompt_tokens")
+            return Usage(
+                prompt if isinstance(prompt, int) else self.prompt_tokens,
+                reported["completion_tokens"],
+                reported=True,
+            )
+        return Usage(self.prompt_tokens, count_text_tokens("".join(self._texts), self.model), False)
+
+    def trailer(self, extra: dict[str, Any]) -> bytes:
+        """The final usage chunk (OpenAI's ``include_usage`` shape plus ``extra``) and [DONE]."""
+        usage = self.usage()
+        template = self._template or {}
+        chunk = {
+            "id": template.get("id", "chatcmpl-relay"),
+            "object": "chat.completion.chunk",
+            "created": template.get("created", int(time.time())),
+            "model": template.get("model", self.model),
+            "choices": [],
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+            **extra,
+        }
+        return sse_frame(orjson.dumps(chunk)) + b"data: [DONE]\n\n"

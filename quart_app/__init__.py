@@ -1,0 +1,68 @@
+"""The application factory: ``create_app(settings=None)`` wires config, services and routes.
+
+Serve with ``quart --app quart_app run`` or
+``hypercorn -c hypercorn.toml "quart_app:create_app()"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack
+
+from quart import Quart
+from quart import Response
+from quart import g
+from quart import request
+
+from quart_app.config import Settings
+from quart_app.cors import install_cors
+from quart_app.errors import register_error_handlers
+from quart_app.services import EXTENSION_KEY
+from quart_app.services import build_services
+
+__all__ = ["create_app"]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def create_app(settings: Settings | None = None) -> Quart:
+    """Build the app; ``settings`` defaults to ``Settings.load()`` (file + environment)."""
+    settings = settings or Settings.load()
+    logging.basicConfig(
+        level=settings.server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = Quart(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
+    app.config["BODY_TIMEOUT"] = 30
+    app.config["STORYWRITER_SETTINGS"] = settings
+
+    from blueprints.proxy import blueprint as proxy_blueprint
+
+    app.register_blueprint(proxy_blueprint)
+    register_error_handlers(app)
+    install_cors(app, settings.auth.cors_origins)
+
+    @app.before_request
+    async def _request_id() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    async def _echo_request_id(response: Response) -> Response:
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers["X-Request-Id"] = request_id
+        return response
+
+    @app.while_serving
+    async def _lifespan() -> AsyncGenerator[None, None]:
+        async with AsyncExitStack() as stack:
+            app.extensions[EXTENSION_KEY] = await build_services(settings, stack)
+            yield
+            app.extensions.pop(EXTENSION_KEY, None)
+
+    return app

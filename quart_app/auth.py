@@ -1,0 +1,106 @@
+"""Bearer JWT authentication (HS256, contract 2) and the development-mode fallback.
+
+The user is claim ``sub``, else claim ``identity`` (both hold the username); ``exp`` is
+checked with a small leeway. Every failure is a 401 with ``WWW-Authenticate: Bearer``. With no
+secret configured the service does not accept forged tokens: it keeps a random secret in a
+local file (0600) and ``storywriter token USER`` mints tokens with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+from quart_app.config import AuthSettings
+from quart_app.errors import APIError
+
+__all__ = ["Caller", "TokenVerifier", "load_secret", "mint_token"]
+
+log = logging.getLogger(__name__)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="storywriter"'}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: ``user_id`` keys rate limits, credits and the usage log."""
+
+    user_id: str
+    authenticated: bool
+
+
+def load_secret(settings: AuthSettings) -> tuple[bytes, bool]:
+    """The HS256 secret and whether it is a generated development secret."""
+    if settings.jwt_secret is not None:
+        value = settings.jwt_secret.get_secret_value().encode()
+        if len(value) < 16:
+            raise ValueError("auth.jwt_secret must be at least 16 bytes")
+        return value, False
+    path = settings.dev_secret_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip(), True
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_hex(32).encode())
+    return Path(path).read_bytes().strip(), True
+
+
+def mint_token(secret: bytes, user: str, ttl_s: int = 12 * 3600) -> str:
+    """An HS256 token for ``user``, as StoryWriter's main backend would issue it."""
+    now = int(time.time())
+    return jwt.encode({"sub": user, "iat": now, "exp": now + ttl_s}, secret, algorithm="HS256")
+
+
+class TokenVerifier:
+    """Checks ``Authorization`` headers; built once at startup."""
+
+    def __init__(self, secret: bytes, *, leeway_s: float, development: bool) -> None:
+        self._secret = secret
+        self._leeway = leeway_s
+        self.development = development
+
+    def caller(self, authorization: str | None, client_address: str) -> Caller:
+        """The caller for a request, or a 401 ``APIError``."""
+        if not authorization:
+            if self.development:
+                return Caller(f"anon:{client_address}", authenticated=False)
+            raise self._fail("MISSING_TOKEN", "authentication required: send Authorization: Bearer <token>")
+        return Caller(self.user_for_token(_bearer(authorization, self)), authenticated=True)
+
+    def user_for_token(self, token: str) -> str:
+        """The user a raw token names, or a 401 ``APIError`` (also used by the WebSocket)."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                leeway=self._leeway,
+                options={"verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise self._fail("TOKEN_EXPIRED", "the token has expired") from None
+        except jwt.InvalidTokenError:
+            raise self._fail("INVALID_TOKEN", "the token is invalid") from None
+        for claim in ("sub", "identity"):
+            value = claims.get(claim)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                return str(value)[:128]
+        raise self._fail("INVALID_TOKEN", "the token names no user (claim sub or identity)")
+
+    @staticmethod
+    def _fail(code: str, message: str) -> APIError:
+        return APIError(401, code, message, headers=_CHALLENGE)
+
+
+def _bearer(header: str, verifier: TokenVerifier) -> str:
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise verifier._fail("INVALID_TOKEN", "the Authorization header must be 'Bearer <token>'")
+    return token.strip()

@@ -1,0 +1,180 @@
+"""Settings: one pydantic model read from a TOML file, with environment overrides for secrets.
+
+``Settings.load()`` reads the file named by ``STORYWRITER_CONFIG`` (stdlib ``tomllib``), then
+applies ``STORYWRITER_``-prefixed variables (``__`` nests keys, values are JSON-decoded when
+they parse, as Quart's ``from_prefixed_env``; providers are addressed by name:
+``STORYWRITER_PROVIDERS__OPENAI__API_KEY``), then validates. A wrong key or value fails at
+startup with its dotted name; the service never starts half-configured. Nothing else in the
+project reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from typing import Literal
+
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import SecretStr
+from pydantic import ValidationError
+from pydantic import model_validator
+
+from providers.embedded_settings import EmbeddedModelSettings
+from providers.settings import UpstreamSettings
+
+__all__ = ["AuthSettings", "ConfigError", "ServerSettings", "Settings"]
+
+ENV_PREFIX = "STORYWRITER_"
+CONFIG_ENV = "STORYWRITER_CONFIG"
+MIB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    """``[server]``: how the service listens and behaves for every request."""
+
+    host: str = "127.0.0.1"
+    """Address ``quart run`` and the CLI bind to (hypercorn takes ``hypercorn.toml``)."""
+    port: int = Field(default=5600, ge=1, le=65535)
+    """The frontend's default backend port."""
+    default_model: str | None = None
+    """Model used when a request names none; default: the first listed model."""
+    max_body_bytes: int = Field(default=8 * MIB, ge=1024)
+    """Largest request body (images travel as data URIs); larger ones get 413."""
+    show_thinking: bool = False
+    """Re-emit upstream ``reasoning_content`` as ``<think>`` content on ``/chat/completions``
+    (contract 5.2); dropped when false."""
+    log_level: str = "INFO"
+    """Root log level."""
+
+
+class AuthSettings(_Section):
+    """``[auth]``: JWT verification and the CORS allow-list."""
+
+    jwt_secret: SecretStr | None = None
+    """HS256 secret shared with StoryWriter's main backend (env ``STORYWRITER_AUTH__JWT_SECRET``
+    or ``STORYWRITER_JWT_SECRET``). Without it, a random secret is kept in
+    ``dev_secret_file`` so that only tokens minted by ``storywriter token`` are accepted."""
+    dev_secret_file: Path = Path("var/dev-jwt-secret")
+    """Where the generated development secret lives when ``jwt_secret`` is not set."""
+    mode: Literal["jwt", "development"] = "jwt"
+    """``development`` lets requests without a token through as ``anon:<client address>``
+    (loudly logged). Never use it in production."""
+    leeway_s: float = Field(default=10.0, ge=0)
+    """Clock skew tolerated on ``exp``."""
+    cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
+    """Origins allowed to call from a browser; never ``*`` (credentials are sent)."""
+
+    @model_validator(mode="after")
+    def _no_wildcard(self) -> AuthSettings:
+        if "*" in self.cors_origins:
+            raise ValueError("cors_origins must list origins; '*' is not allowed with credentials")
+        return self
+
+
+class ByokSettings(_Section):
+    """``[byok]``: where users' own upstreams may point."""
+
+    allow_private_addresses: bool = False
+    """Let BYOK base URLs reach loopback/private/link-local addresses (single-user setups)."""
+    allowed_networks: list[str] = []
+    """CIDRs allowed even though private, e.g. ``["192.168.1.0/24"]``."""
+    allowed_hosts: list[str] = []
+    """Host names allowed whatever they resolve to, e.g. ``["localhost"]``."""
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()
+    byok: ByokSettings = ByokSettings()
+    embedded: EmbeddedModelSettings = EmbeddedModelSettings()
+    providers: list[UpstreamSettings] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        names = [p.name for p in self.providers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"provider names must be unique: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def embedded_enabled(self) -> bool:
+        """The embedded model runs when asked to, or by default when nothing else is set up."""
+        if self.embedded.enabled is not None:
+            return self.embedded.enabled
+        return not self.providers
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the TOML file named by ``STORYWRITER_CONFIG``, apply env overrides, validate.
+
+        Raises:
+            ConfigError: unreadable file, bad TOML, or a key/value that does not validate.
+        """
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        path = env.get(CONFIG_ENV)
+        if path:
+            try:
+                data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except OSError as error:
+                raise ConfigError(f"cannot read {CONFIG_ENV}={path}: {error.strerror}") from None
+            except tomllib.TOMLDecodeError as error:
+                raise ConfigError(f"{path} is not valid TOML: {error}") from None
+        _apply_env(data, env)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise ConfigError(_describe(error, path)) from None
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    if env.get("STORYWRITER_JWT_SECRET"):
+        data.setdefault("auth", {})["jwt_secret"] = env["STORYWRITER_JWT_SECRET"]
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if keys[0] == "providers" and len(keys) == 3:
+            for provider in data.get("providers", []):
+                if str(provider.get("name", "")).lower() == keys[1]:
+                    provider[keys[2]] = value if keys[2] != "api_key" else raw
+                    break
+            else:
+                raise ConfigError(f"{name} names no configured provider '{keys[1]}'")
+            continue
+        target = data
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"{name} does not name a configuration section")
+        target[keys[-1]] = value
+
+
+def _describe(error: ValidationError, path: str | None) -> str:
+    where = path or "the configuration"
+    lines = []
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"])
+        lines.append(f"  {location}: {item['msg']}")
+    return f"invalid {where}:\n" + "\n".join(lines)

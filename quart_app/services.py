@@ -1,0 +1,166 @@
+"""The services every request uses, built once per worker inside the running event loop.
+
+HTTP sessions, slot counters and limiters bind to the loop that creates them, so they are
+built in ``while_serving`` (never at import or in ``create_app``) and stored on the app,
+not on ``g``. ``get_services()`` is the one accessor; ``current_caller()`` and
+``byok_upstream()`` read the request and are used by the blueprints.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from dataclasses import field
+
+import aiohttp
+from quart import current_app
+from quart import g
+from quart import request
+
+from providers.byok import AddressPolicy
+from providers.byok import GuardedResolver
+from providers.byok import check_base_url
+from providers.byok import parse_byok
+from providers.embedded import EmbeddedHandle
+from providers.embedded import EmbeddedModelError
+from providers.embedded import start_or_attach
+from providers.gateway import Gateway
+from providers.pool import PoolMember
+from providers.pool import ProviderPool
+from providers.settings import UpstreamSettings
+from providers.slots import LocalSlots
+from providers.tokens import seed_offline_cache
+from providers.upstream import Upstream
+from quart_app.auth import Caller
+from quart_app.auth import TokenVerifier
+from quart_app.auth import load_secret
+from quart_app.config import Settings
+
+__all__ = ["Services", "build_services", "byok_upstream", "current_caller", "get_services"]
+
+log = logging.getLogger(__name__)
+EXTENSION_KEY = "storywriter.services"
+
+
+@dataclass(eq=False)
+class Services:
+    """Per-worker singletons."""
+
+    settings: Settings
+    verifier: TokenVerifier
+    pool: ProviderPool
+    gateway: Gateway
+    byok_session: aiohttp.ClientSession
+    byok_policy: AddressPolicy
+    embedded: EmbeddedHandle | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def _session(limit: int) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=30)
+    return aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+
+
+async def _embedded_upstream(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[UpstreamSettings, str, EmbeddedHandle] | None:
+    try:
+        handle = await start_or_attach(settings.embedded)
+    except EmbeddedModelError as error:
+        log.error("%s", error)  # one clear line; the service keeps its other providers
+        return None
+    stack.push_async_callback(handle.close)
+    upstream = UpstreamSettings(
+        name="local",
+        kind="local",
+        base_url=handle.base_url,
+        models=[handle.model_id],
+        max_concurrency=handle.slots,
+        first_byte_timeout_s=300.0,
+    )
+    return upstream, handle.api_key, handle
+
+
+async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
+    """Create everything loop-bound; ``stack`` closes it all at shutdown."""
+    seed_offline_cache()
+    secret, generated = load_secret(settings.auth)
+    if generated:
+        log.warning(
+            "auth.jwt_secret is not set: using the development secret in %s; "
+            "mint a token with `storywriter token <user>`",
+            settings.auth.dev_secret_file,
+        )
+    development = settings.auth.mode == "development"
+    if development:
+        log.warning("auth.mode = development: requests WITHOUT a token are accepted as anon:<ip>")
+    verifier = TokenVerifier(secret, leeway_s=settings.auth.leeway_s, development=development)
+
+    configured: list[tuple[UpstreamSettings, str | None]] = [(p, None) for p in settings.providers]
+    embedded: EmbeddedHandle | None = None
+    if settings.embedded_enabled:
+        found = await _embedded_upstream(settings, stack)
+        if found is not None:
+            configured.append((found[0], found[1]))
+            embedded = found[2]
+    members = []
+    for upstream_settings, key in configured:
+        session = _session(upstream_settings.max_concurrency * 2)
+        stack.push_async_callback(session.close)
+        members.append(
+            PoolMember(
+                Upstream(upstream_settings, session, api_key=key),
+                LocalSlots(upstream_settings.max_concurrency),
+            )
+        )
+    pool = ProviderPool(members, settings.server.default_model)
+
+    policy = AddressPolicy(
+        allow_private=settings.byok.allow_private_addresses,
+        allowed_networks=tuple(ipaddress.ip_network(n) for n in settings.byok.allowed_networks),
+        allowed_hosts=frozenset(h.lower() for h in settings.byok.allowed_hosts),
+    )
+    byok_connector = aiohttp.TCPConnector(limit=256, resolver=GuardedResolver(policy))
+    byok_session = aiohttp.ClientSession(connector=byok_connector, trust_env=False)
+    stack.push_async_callback(byok_session.close)
+    return Services(
+        settings=settings,
+        verifier=verifier,
+        pool=pool,
+        gateway=Gateway(pool),
+        byok_session=byok_session,
+        byok_policy=policy,
+        embedded=embedded,
+    )
+
+
+def get_services() -> Services:
+    """The running app's services."""
+    services: Services = current_app.extensions[EXTENSION_KEY]
+    return services
+
+
+def current_caller() -> Caller:
+    """Authenticate the current request (401 ``APIError`` when it cannot be)."""
+    caller: Caller | None = g.get("caller")
+    if caller is None:
+        caller = get_services().verifier.caller(
+            request.headers.get("Authorization"), request.remote_addr or "unknown"
+        )
+        g.caller = caller
+    return caller
+
+
+async def byok_upstream() -> Upstream | None:
+    """The caller's own upstream from ``X-BYOK-*`` headers, checked against the SSRF policy."""
+    headers = request.headers
+    spec = parse_byok(
+        headers.get("X-BYOK-API-Key"), headers.get("X-BYOK-Base-URL"), headers.get("X-BYOK-Provider")
+    )
+    if spec is None:
+        return None
+    services = get_services()
+    await check_base_url(spec.base_url, services.byok_policy)
+    return Upstream(spec.settings(), services.byok_session, api_key=spec.api_key)
