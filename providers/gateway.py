@@ -22,6 +22,7 @@ from providers.billing import Billing
 from providers.billing import Ending
 from providers.billing import NoBilling
 from providers.billing import Settlement
+from providers.errors import InvalidUpstreamConfig
 from providers.errors import ProviderError
 from providers.pool import Lease
 from providers.pool import ProviderPool
@@ -105,7 +106,7 @@ class Gateway:
     ) -> tuple[Lease, Any, str, int, Billing]:
         model = call.model or (await self.pool.default_model() if byok is None else "")
         if not model:
-            raise ProviderError("a model is required with a BYOK upstream")
+            raise InvalidUpstreamConfig("a request to a BYOK upstream must name its model")
         prompt_tokens = await self._prompt_tokens(call, model)
         billing: Billing = self._free if byok is not None else self.billing
         if byok is not None:

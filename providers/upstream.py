@@ -32,23 +32,29 @@ class UpstreamStream:
     def __init__(self, response: aiohttp.ClientResponse, upstream: Upstream) -> None:
         self._response = response
         self.upstream = upstream
+        self._chunks = self._read()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """Yield whatever bytes are available, so frames that arrived together leave together."""
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The one iterator over the body: whatever bytes are available at each step, so
+        frames that arrived together leave together."""
+        return self._chunks
+
+    async def _read(self) -> AsyncIterator[bytes]:
         content = self._response.content
         settings = self.upstream.settings
         # The first read may wait for prompt processing; later ones only for the next token.
         wait = settings.first_byte_timeout_s
-        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(None) as deadline:
-                while True:
-                    deadline.reschedule(loop.time() + wait)
+            while True:
+                # A fresh timeout per read: the generator may be resumed by another task (the
+                # handler reads the first chunk, the response task the rest), and a timeout
+                # must never be left armed across a ``yield``.
+                async with asyncio.timeout(wait):
                     data = await content.readany()
-                    if not data:
-                        return
-                    wait = settings.chunk_timeout_s
-                    yield data
+                if not data:
+                    return
+                wait = settings.chunk_timeout_s
+                yield data
         except TimeoutError:
             raise UpstreamTimeout(
                 f"upstream {self.upstream.name} sent nothing for {wait:g} s"

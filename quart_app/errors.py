@@ -58,6 +58,10 @@ def _validation_detail(error: ValidationError) -> tuple[str, list[dict[str, Any]
     items = error.errors(include_url=False, include_context=False, include_input=False)
     first = items[0] if items else {"loc": (), "msg": "invalid request"}
     field = ".".join(str(part) for part in first["loc"]) or "body"
+    if first.get("type") in ("json_invalid", "json_type"):
+        return f"the request body is not valid JSON: {first['msg']}", [
+            {"field": "body", "message": first["msg"]}
+        ]
     detail = [{"field": ".".join(str(p) for p in i["loc"]), "message": i["msg"]} for i in items]
     return f"invalid request: {field}: {first['msg']}", detail
 

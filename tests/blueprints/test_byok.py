@@ -1,0 +1,111 @@
+"""Bring-your-own-key: per-request upstreams, the SSRF guard, and keys kept secret."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from quart import Quart
+
+from bench.upstream import Fault
+from bench.upstream import Script
+from bench.upstream import ScriptedUpstream
+from tests.conftest import CHAT
+from tests.conftest import FRONTEND_CHAT
+from tests.conftest import AppFactory
+from tests.conftest import auth
+from tests.conftest import chat_body
+from tests.conftest import content_of
+from tests.conftest import frames
+from tests.conftest import settings_for
+from tests.conftest import stream
+
+KEY = "sk-user-own-key-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:1234/v1",
+        "http://localhost:11434/v1",
+        "http://[::1]:8000/v1",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.5/v1",
+        "http://192.168.1.10:1234/v1",
+        "http://0x7f000001/v1",
+        "http://[::ffff:127.0.0.1]/v1",
+    ],
+)
+async def test_internal_base_urls_are_refused(app: Quart, token: str, base_url: str) -> None:
+    headers = auth(token, **{"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": base_url})
+    response = await app.test_client().post(FRONTEND_CHAT, json=chat_body(), headers=headers)
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert body["code"] == "BYOK_BASE_URL_FORBIDDEN"
+    assert KEY not in str(body)
+
+
+async def test_provider_default_pointing_inside_is_refused(app: Quart, token: str) -> None:
+    headers = auth(token, **{"X-BYOK-API-Key": KEY, "X-BYOK-Provider": "ollama"})
+    response = await app.test_client().get("/api/proxy/llm/v1/models", headers=headers)
+    assert response.status_code == 400
+    assert (await response.get_json())["code"] == "BYOK_BASE_URL_FORBIDDEN"
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({"X-BYOK-API-Key": KEY, "X-BYOK-Provider": "acme"}, "BYOK_INVALID"),
+        ({"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": "ftp://example.com"}, "BYOK_INVALID"),
+        ({"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": "http://u:p@example.com/v1"}, "BYOK_INVALID"),
+        ({"X-BYOK-API-Key": "bad key with spaces"}, "BYOK_INVALID"),
+    ],
+)
+async def test_malformed_byok_headers_are_400(app: Quart, token: str, headers: dict[str, str],
+                                              code: str) -> None:
+    response = await app.test_client().post(FRONTEND_CHAT, json=chat_body(),
+                                            headers=auth(token, **headers))
+    assert response.status_code == 400
+    assert (await response.get_json())["code"] == code
+
+
+async def test_byok_upstream_used_with_users_key_and_never_logged(
+    upstream: ScriptedUpstream, make_app: AppFactory, token: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    upstream.models = ["user-model"]
+    upstream.script = Script(pieces=["own", " key"])
+    settings = settings_for(upstream, providers=[], byok={"allowed_networks": ["127.0.0.0/8"]})
+    headers = auth(token, **{"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": upstream.base_url,
+                             "X-BYOK-Provider": "lmstudio"})
+    async with make_app(settings) as app:
+        models = await app.test_client().get("/api/proxy/llm/v1/models", headers=headers)
+        assert [m["id"] for m in (await models.get_json())["data"]] == ["user-model"]
+        status, _, writes = await stream(app, CHAT, chat_body(model="user-model"), headers)
+        assert status == 200
+        payloads = frames(writes)
+        assert content_of(payloads) == "own key"
+        assert b'"credits":0' in payloads[-2], "BYOK costs no credits"
+        assert upstream.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+
+        upstream.script = Script(fault=Fault("http_status", status=401,
+                                             message=f"Incorrect API key provided: {KEY}"))
+        response = await app.test_client().post(CHAT, json=chat_body(model="user-model"),
+                                                headers=headers)
+        assert response.status_code == 502
+        body = await response.get_data()
+        assert KEY.encode() not in body and KEY[:8].encode() not in body
+    assert KEY not in caplog.text
+
+
+async def test_byok_needs_model(upstream: ScriptedUpstream, make_app: AppFactory,
+                                token: str) -> None:
+    settings = settings_for(upstream, byok={"allow_private_addresses": True})
+    headers = auth(token, **{"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": upstream.base_url})
+    async with make_app(settings) as app:
+        response = await app.test_client().post(
+            FRONTEND_CHAT, json={"messages": [{"role": "user", "content": "x"}]}, headers=headers
+        )
+        assert response.status_code == 400
+        assert "model" in (await response.get_json())["error"]
