@@ -14,7 +14,6 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from dataclasses import field
-
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver
@@ -97,9 +96,7 @@ def parse_byok(api_key: str | None, base_url: str | None, provider: str | None) 
         raise InvalidUpstreamConfig("X-BYOK-API-Key must be printable ASCII without spaces")
     name = (provider or "").strip().lower()
     if name and name not in _KINDS:
-        raise InvalidUpstreamConfig(
-            f"X-BYOK-Provider must be one of {', '.join(sorted(_KINDS))}"
-        )
+        raise InvalidUpstreamConfig(f"X-BYOK-Provider must be one of {', '.join(sorted(_KINDS))}")
     url = (base_url or "").strip() or BYOK_DEFAULT_BASE_URLS.get(name or "openai", "")
     if not url:
         raise InvalidUpstreamConfig(f"X-BYOK-Provider '{name}' needs an X-BYOK-Base-URL")
@@ -108,8 +105,9 @@ def parse_byok(api_key: str | None, base_url: str | None, provider: str | None) 
         raise InvalidUpstreamConfig("X-BYOK-Base-URL must be an http(s) URL with a host")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise InvalidUpstreamConfig("X-BYOK-Base-URL must not carry credentials, query or fragment")
-    return ByokSpec(base_url=url.rstrip("/"), kind=_KINDS.get(name, "openai-compatible"),
-                    api_key=api_key)
+    return ByokSpec(
+        base_url=url.rstrip("/"), kind=_KINDS.get(name, "openai-compatible"), api_key=api_key
+    )
 
 
 async def check_base_url(url: str, policy: AddressPolicy) -> None:
@@ -160,5 +158,3 @@ class GuardedResolver(AbstractResolver):
     async def close(self) -> None:
         """Close the wrapped resolver."""
         await self._inner.close()
-
-

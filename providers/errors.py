@@ -11,7 +11,7 @@ Hierarchy (each carries a stable ``code`` and the HTTP status it maps to)::
           ├── UpstreamUnavailable     502  refused, reset or unreachable before the first byte
           ├── UpstreamTimeout         504  connect, first byte or between chunks
           ├── UpstreamProtocolError   502  wrong content type, malformed SSE or JSON
-          └── UpstreamHTTPError       the upstream's status, mapped (4xx -> 400, 401/403 -> 502, ...)
+          └── UpstreamHTTPError       mapped: 4xx -> 400, 401/403 -> 502, 429 -> 429, 5xx -> 502
 
 The messages never contain API keys: ``UpstreamHTTPError`` scrubs the key it was given from
 the upstream's own error text, because some upstreams echo (part of) the key back.

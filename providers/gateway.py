@@ -78,7 +78,9 @@ def _body(call: ChatCall, model: str, upstream: Upstream, stream: bool) -> bytes
     if stream:
         payload["stream_options"] = {"include_usage": True}
     if upstream.settings.kind == "ollama":
-        keep_alive = call.keep_alive if call.keep_alive is not None else upstream.settings.keep_alive
+        keep_alive = (
+            call.keep_alive if call.keep_alive is not None else upstream.settings.keep_alive
+        )
         if keep_alive is not None:
             payload["keep_alive"] = keep_alive
     return orjson.dumps(payload)
@@ -175,7 +177,9 @@ class Gateway:
                 yield tail + relay.trailer(extra)
             except ProviderError as error:
                 ending = "upstream_error"
-                log.warning("stream %s from %s failed: %s", call.request_id, upstream.name, error.code)
+                log.warning(
+                    "stream %s from %s failed: %s", call.request_id, upstream.name, error.code
+                )
                 yield error_frame(error.message, error.code.lower())
         except asyncio.CancelledError:
             ending = "cancelled" if ending == "client_disconnect" else ending
@@ -214,7 +218,9 @@ class Gateway:
         prompt = usage.get("prompt_tokens")
         completion = usage.get("completion_tokens")
         prompt = prompt if isinstance(prompt, int) else prompt_tokens
-        completion = completion if isinstance(completion, int) else count_text_tokens(content, model)
+        completion = (
+            completion if isinstance(completion, int) else count_text_tokens(content, model)
+        )
         answer["usage"] = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -223,8 +229,14 @@ class Gateway:
         answer.update(_cost(upstream, prompt, completion, byok is not None))
         billing.settle(
             _settlement(
-                call, upstream, model, prompt, completion, time.monotonic() - started,
-                "completed", byok=byok is not None,
+                call,
+                upstream,
+                model,
+                prompt,
+                completion,
+                time.monotonic() - started,
+                "completed",
+                byok=byok is not None,
             )
         )
         return answer
@@ -236,7 +248,8 @@ def _rewrite_message(answer: dict[str, Any], reasoning: ReasoningMode) -> str:
     message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
     if not isinstance(message, dict):
         return ""
-    content = message.get("content") if isinstance(message.get("content"), str) else ""
+    raw_content = message.get("content")
+    content = raw_content if isinstance(raw_content, str) else ""
     thought = ""
     if reasoning != "passthrough":
         for key in ("reasoning_content", "reasoning"):

@@ -133,8 +133,9 @@ class ProviderPool:
                 lease.release()
                 if not error.retryable:
                     raise
-                log.warning("upstream %s failed before the first byte: %s", member.upstream.name,
-                            error.code)
+                log.warning(
+                    "upstream %s failed before the first byte: %s", member.upstream.name, error.code
+                )
                 last_error = error
             except BaseException:
                 lease.release()

@@ -167,15 +167,13 @@ class StreamRelay:
             content = delta.get("content")
         elif isinstance(delta.get("reasoning_content"), str):
             self._texts.append(delta["reasoning_content"])
-        if isinstance(content, str) and content:
-            if self._holdback or "<" in content:
-                content = self._holdback + content
-                # Nothing follows a finishing chunk, so nothing is held back from it.
-                cut = -1 if choice.get("finish_reason") else _partial_tag_start(content)
-                self._holdback = content[cut:] if cut >= 0 else ""
-                content = content[:cut] if cut >= 0 else content
-                delta["content"] = content
-                changed = True
+        if isinstance(content, str) and content and (self._holdback or "<" in content):
+            content = self._holdback + content
+            # Nothing follows a finishing chunk, so nothing is held back from it.
+            cut = -1 if choice.get("finish_reason") else _partial_tag_start(content)
+            self._holdback = content[cut:] if cut >= 0 else ""
+            delta["content"] = content[:cut] if cut >= 0 else content
+            changed = True
         if not changed:
             return sse_frame(payload)
         if not delta.get("content") and not delta.get("role") and not choice.get("finish_reason"):
@@ -192,7 +190,8 @@ class StreamRelay:
                 changed = True
                 if isinstance(value, str) and value:
                     reasoning = value
-        content = delta.get("content") if isinstance(delta.get("content"), str) else ""
+        raw_content = delta.get("content")
+        content = raw_content if isinstance(raw_content, str) else ""
         if self.reasoning == "drop":
             if reasoning:
                 self._texts.append(reasoning)

@@ -51,7 +51,7 @@ class UpstreamSettings(BaseModel):
     base_url: str = Field(pattern=r"^https?://")
     """OpenAI-compatible base URL, usually ending in ``/v1``."""
     api_key: SecretStr | None = None
-    """Sent as ``Authorization: Bearer``; override with ``STORYWRITER_PROVIDERS__<NAME>__API_KEY``."""
+    """Sent as ``Authorization: Bearer``; env: ``STORYWRITER_PROVIDERS__<NAME>__API_KEY``."""
     models: list[str] | None = None
     """Model ids served; when absent they are listed from the upstream and cached briefly."""
     max_concurrency: int = Field(default=4, ge=1, le=10_000)

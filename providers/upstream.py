@@ -35,8 +35,10 @@ class UpstreamStream:
         self._chunks = self._read()
 
     def chunks(self) -> AsyncIterator[bytes]:
-        """The one iterator over the body: whatever bytes are available at each step, so
-        frames that arrived together leave together."""
+        """The one iterator over the body, yielding whatever bytes are available.
+
+        Frames that arrived together leave together.
+        """
         return self._chunks
 
     async def _read(self) -> AsyncIterator[bytes]:
@@ -209,7 +211,9 @@ class Upstream:
                 f"upstream {self.name} is unreachable ({type(error).__name__})"
             ) from None
         except orjson.JSONDecodeError:
-            raise UpstreamProtocolError(f"upstream {self.name} listed models as invalid JSON") from None
+            raise UpstreamProtocolError(
+                f"upstream {self.name} listed models as invalid JSON"
+            ) from None
         return _model_ids(payload)
 
 
@@ -236,7 +240,7 @@ def _error_text(text: str) -> str:
     if isinstance(parsed, dict):
         error = parsed.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
+            return str(error["message"])
         if isinstance(error, str):
             return error
         if isinstance(parsed.get("message"), str):

@@ -71,7 +71,9 @@ class TokenVerifier:
         if not authorization:
             if self.development:
                 return Caller(f"anon:{client_address}", authenticated=False)
-            raise self._fail("MISSING_TOKEN", "authentication required: send Authorization: Bearer <token>")
+            raise self._fail(
+                "MISSING_TOKEN", "authentication required: send Authorization: Bearer <token>"
+            )
         return Caller(self.user_for_token(_bearer(authorization, self)), authenticated=True)
 
     def user_for_token(self, token: str) -> str:

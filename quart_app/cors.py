@@ -12,10 +12,14 @@ from quart import request
 
 __all__ = ["install_cors"]
 
-_ALLOWED_HEADERS = "Authorization, Content-Type, Accept, X-BYOK-API-Key, X-BYOK-Base-URL, " \
+_ALLOWED_HEADERS = (
+    "Authorization, Content-Type, Accept, X-BYOK-API-Key, X-BYOK-Base-URL, "
     "X-BYOK-Provider, X-Request-Id"
-_EXPOSED_HEADERS = "Retry-After, X-Request-Id, RateLimit-Limit, RateLimit-Remaining, " \
+)
+_EXPOSED_HEADERS = (
+    "Retry-After, X-Request-Id, RateLimit-Limit, RateLimit-Remaining, "
     "RateLimit-Reset, RateLimit-Policy"
+)
 
 
 def install_cors(app: Quart, origins: list[str]) -> None:

@@ -157,7 +157,9 @@ async def byok_upstream() -> Upstream | None:
     """The caller's own upstream from ``X-BYOK-*`` headers, checked against the SSRF policy."""
     headers = request.headers
     spec = parse_byok(
-        headers.get("X-BYOK-API-Key"), headers.get("X-BYOK-Base-URL"), headers.get("X-BYOK-Provider")
+        headers.get("X-BYOK-API-Key"),
+        headers.get("X-BYOK-Base-URL"),
+        headers.get("X-BYOK-Provider"),
     )
     if spec is None:
         return None

@@ -38,8 +38,14 @@ def settings_for(upstream: ScriptedUpstream | None, **overrides: Any) -> Setting
     providers = overrides.pop("providers", None)
     if providers is None and upstream is not None:
         providers = [
-            {"name": "scripted", "base_url": upstream.base_url, "models": [MODEL],
-             "max_concurrency": 2, "price_prompt_per_1k": 0.5, "price_completion_per_1k": 1.5}
+            {
+                "name": "scripted",
+                "base_url": upstream.base_url,
+                "models": [MODEL],
+                "max_concurrency": 2,
+                "price_prompt_per_1k": 0.5,
+                "price_completion_per_1k": 1.5,
+            }
         ]
     data: dict[str, Any] = {
         "auth": {"jwt_secret": SECRET},
@@ -94,10 +100,10 @@ def chat_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def read_writes(connection: TestHTTPConnection, timeout: float = 10.0) -> list[bytes]:
+async def read_writes(connection: TestHTTPConnection, limit_s: float = 10.0) -> list[bytes]:
     """Every body write of a streamed response, as the client received them."""
     writes: list[bytes] = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit_s):
         while True:
             data = await connection.receive()
             if data == b"":

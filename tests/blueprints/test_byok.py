@@ -61,24 +61,34 @@ async def test_provider_default_pointing_inside_is_refused(app: Quart, token: st
         ({"X-BYOK-API-Key": "bad key with spaces"}, "BYOK_INVALID"),
     ],
 )
-async def test_malformed_byok_headers_are_400(app: Quart, token: str, headers: dict[str, str],
-                                              code: str) -> None:
-    response = await app.test_client().post(FRONTEND_CHAT, json=chat_body(),
-                                            headers=auth(token, **headers))
+async def test_malformed_byok_headers_are_400(
+    app: Quart, token: str, headers: dict[str, str], code: str
+) -> None:
+    response = await app.test_client().post(
+        FRONTEND_CHAT, json=chat_body(), headers=auth(token, **headers)
+    )
     assert response.status_code == 400
     assert (await response.get_json())["code"] == code
 
 
 async def test_byok_upstream_used_with_users_key_and_never_logged(
-    upstream: ScriptedUpstream, make_app: AppFactory, token: str,
+    upstream: ScriptedUpstream,
+    make_app: AppFactory,
+    token: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     upstream.models = ["user-model"]
     upstream.script = Script(pieces=["own", " key"])
     settings = settings_for(upstream, providers=[], byok={"allowed_networks": ["127.0.0.0/8"]})
-    headers = auth(token, **{"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": upstream.base_url,
-                             "X-BYOK-Provider": "lmstudio"})
+    headers = auth(
+        token,
+        **{
+            "X-BYOK-API-Key": KEY,
+            "X-BYOK-Base-URL": upstream.base_url,
+            "X-BYOK-Provider": "lmstudio",
+        },
+    )
     async with make_app(settings) as app:
         models = await app.test_client().get("/api/proxy/llm/v1/models", headers=headers)
         assert [m["id"] for m in (await models.get_json())["data"]] == ["user-model"]
@@ -89,18 +99,21 @@ async def test_byok_upstream_used_with_users_key_and_never_logged(
         assert b'"credits":0' in payloads[-2], "BYOK costs no credits"
         assert upstream.requests[-1].headers["authorization"] == f"Bearer {KEY}"
 
-        upstream.script = Script(fault=Fault("http_status", status=401,
-                                             message=f"Incorrect API key provided: {KEY}"))
-        response = await app.test_client().post(CHAT, json=chat_body(model="user-model"),
-                                                headers=headers)
+        upstream.script = Script(
+            fault=Fault("http_status", status=401, message=f"Incorrect API key provided: {KEY}")
+        )
+        response = await app.test_client().post(
+            CHAT, json=chat_body(model="user-model"), headers=headers
+        )
         assert response.status_code == 502
         body = await response.get_data()
         assert KEY.encode() not in body and KEY[:8].encode() not in body
     assert KEY not in caplog.text
 
 
-async def test_byok_needs_model(upstream: ScriptedUpstream, make_app: AppFactory,
-                                token: str) -> None:
+async def test_byok_needs_model(
+    upstream: ScriptedUpstream, make_app: AppFactory, token: str
+) -> None:
     settings = settings_for(upstream, byok={"allow_private_addresses": True})
     headers = auth(token, **{"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": upstream.base_url})
     async with make_app(settings) as app:

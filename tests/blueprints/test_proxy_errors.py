@@ -52,18 +52,28 @@ def _token(claims: dict[str, object], secret: str = SECRET) -> str:
         ({"Authorization": "Basic abc"}, "INVALID_TOKEN"),
         ({"Authorization": "Bearer "}, "INVALID_TOKEN"),
         ({"Authorization": "Bearer not.a.jwt"}, "INVALID_TOKEN"),
-        ({"Authorization": "Bearer " + _token({"sub": "bob"}, "wrong-secret-wrong-secret-wrong-se")},
-         "INVALID_TOKEN"),
-        ({"Authorization": "Bearer " + _token({"sub": "bob", "exp": int(time.time()) - 3600})},
-         "TOKEN_EXPIRED"),
+        (
+            {
+                "Authorization": "Bearer "
+                + _token({"sub": "bob"}, "wrong-secret-wrong-secret-wrong-se")
+            },
+            "INVALID_TOKEN",
+        ),
+        (
+            {"Authorization": "Bearer " + _token({"sub": "bob", "exp": int(time.time()) - 3600})},
+            "TOKEN_EXPIRED",
+        ),
         ({"Authorization": "Bearer " + _token({"role": "x"})}, "INVALID_TOKEN"),
-        ({"Authorization": "Bearer " + jwt.encode({"sub": "bob"}, "", algorithm="none")},
-         "INVALID_TOKEN"),
+        (
+            {"Authorization": "Bearer " + jwt.encode({"sub": "bob"}, "", algorithm="none")},
+            "INVALID_TOKEN",
+        ),
     ],
 )
 @pytest.mark.parametrize("path", [CHAT, FRONTEND_CHAT, "/api/proxy/llm/v1/models"])
-async def test_auth_failures_are_401(app: Quart, headers: dict[str, str], code: str,
-                                     path: str) -> None:
+async def test_auth_failures_are_401(
+    app: Quart, headers: dict[str, str], code: str, path: str
+) -> None:
     client = app.test_client()
     if path.endswith("models"):
         response = await client.get(path, headers=headers)
@@ -94,8 +104,10 @@ async def test_identity_claim_is_accepted(app: Quart, upstream: ScriptedUpstream
         (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', "max_tokens"),
         (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": 1e30}', "max_tokens"),
         (b'{"messages": [{"role": "user", "content": "x"}], "top_p": -1}', "top_p"),
-        (b'{"messages": [{"role": "user", "content": "x"}], "presence_penalty": 9}',
-         "presence_penalty"),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "presence_penalty": 9}',
+            "presence_penalty",
+        ),
         (b'{"messages": [{"role": "user", "content": "x"}], "stream": "maybe"}', "stream"),
     ],
 )
@@ -109,8 +121,7 @@ async def test_bad_bodies_are_400_naming_the_field(
     await assert_still_serving(app, upstream, token)
 
 
-async def test_ten_megabyte_body_is_413(app: Quart, upstream: ScriptedUpstream,
-                                        token: str) -> None:
+async def test_ten_megabyte_body_is_413(app: Quart, upstream: ScriptedUpstream, token: str) -> None:
     big = orjson.dumps(chat_body(messages=[{"role": "user", "content": "x" * 10_000_000}]))
     response = await app.test_client().post(CHAT, data=big, headers=auth(token))
     await assert_error(response.status_code, await response.get_data(), 413, "PAYLOAD_TOO_LARGE")
@@ -123,10 +134,18 @@ async def test_unknown_model_is_404(app: Quart, upstream: ScriptedUpstream, toke
     assert len([r for r in upstream.requests if r.path.endswith("completions")]) == 0
 
 
-async def test_garbage_headers_do_not_break_anything(app: Quart, upstream: ScriptedUpstream,
-                                                     token: str) -> None:
-    headers = auth(token, **{"X-Request-Id": "\u00e9\u00e9 bad id", "Accept": "%%%garbage",
-                             "X-BYOK-Provider": "", "Content-Type": "text/plain; charset=nope"})
+async def test_garbage_headers_do_not_break_anything(
+    app: Quart, upstream: ScriptedUpstream, token: str
+) -> None:
+    headers = auth(
+        token,
+        **{
+            "X-Request-Id": "\u00e9\u00e9 bad id",
+            "Accept": "%%%garbage",
+            "X-BYOK-Provider": "",
+            "Content-Type": "text/plain; charset=nope",
+        },
+    )
     status, response_headers, _ = await stream(app, FRONTEND_CHAT, chat_body(), headers)
     assert status == 200
     assert response_headers["X-Request-Id"] != "\u00e9\u00e9 bad id"
@@ -146,7 +165,12 @@ async def test_garbage_headers_do_not_break_anything(app: Quart, upstream: Scrip
 )
 @pytest.mark.parametrize("path", [CHAT, FRONTEND_CHAT])
 async def test_upstream_failures_before_first_byte_are_real_statuses(
-    app: Quart, upstream: ScriptedUpstream, token: str, fault: Fault, status: int, code: str,
+    app: Quart,
+    upstream: ScriptedUpstream,
+    token: str,
+    fault: Fault,
+    status: int,
+    code: str,
     path: str,
 ) -> None:
     upstream.script = Script(fault=fault)
@@ -164,22 +188,30 @@ async def test_connection_refused_is_502(make_app: AppFactory, token: str) -> No
     providers = [{"name": "dead", "base_url": "http://127.0.0.1:9/v1", "models": [MODEL]}]
     async with make_app(settings_for(None, providers=providers)) as app:
         response = await app.test_client().post(CHAT, json=chat_body(), headers=auth(token))
-        await assert_error(response.status_code, await response.get_data(), 502,
-                           "UPSTREAM_UNAVAILABLE")
+        await assert_error(
+            response.status_code, await response.get_data(), 502, "UPSTREAM_UNAVAILABLE"
+        )
         assert not (await (await app.test_client().get("/api/proxy/llm/v1/status")).get_json())[
-            "busy"]
+            "busy"
+        ]
 
 
-async def test_slow_first_byte_is_504(upstream: ScriptedUpstream, make_app: AppFactory,
-                                      token: str) -> None:
-    providers = [{"name": "slow", "base_url": upstream.base_url, "models": [MODEL],
-                  "first_byte_timeout_s": 0.2}]
+async def test_slow_first_byte_is_504(
+    upstream: ScriptedUpstream, make_app: AppFactory, token: str
+) -> None:
+    providers = [
+        {
+            "name": "slow",
+            "base_url": upstream.base_url,
+            "models": [MODEL],
+            "first_byte_timeout_s": 0.2,
+        }
+    ]
     upstream.script = Script(fault=Fault("slow_first_byte"), first_byte_delay_s=2.0)
     async with make_app(settings_for(upstream, providers=providers)) as app:
         started = time.monotonic()
         response = await app.test_client().post(CHAT, json=chat_body(), headers=auth(token))
-        await assert_error(response.status_code, await response.get_data(), 504,
-                           "UPSTREAM_TIMEOUT")
+        await assert_error(response.status_code, await response.get_data(), 504, "UPSTREAM_TIMEOUT")
         assert time.monotonic() - started < 1.5
         await assert_still_serving(app, upstream, token)
 
@@ -195,8 +227,14 @@ async def test_slow_first_byte_is_504(upstream: ScriptedUpstream, make_app: AppF
 async def test_failures_after_streaming_began_end_with_one_error_frame(
     upstream: ScriptedUpstream, make_app: AppFactory, token: str, fault: Fault, kind: str
 ) -> None:
-    providers = [{"name": "scripted", "base_url": upstream.base_url, "models": [MODEL],
-                  "chunk_timeout_s": 0.3}]
+    providers = [
+        {
+            "name": "scripted",
+            "base_url": upstream.base_url,
+            "models": [MODEL],
+            "chunk_timeout_s": 0.3,
+        }
+    ]
     upstream.script = Script(tokens=10, fault=fault)
     async with make_app(settings_for(upstream, providers=providers)) as app:
         status, _, writes = await stream(app, FRONTEND_CHAT, chat_body(), auth(token))
@@ -215,8 +253,9 @@ async def test_failures_after_streaming_began_end_with_one_error_frame(
 async def test_busy_pool_answers_409_with_retry_after(
     upstream: ScriptedUpstream, make_app: AppFactory, token: str
 ) -> None:
-    providers = [{"name": "one", "base_url": upstream.base_url, "models": [MODEL],
-                  "max_concurrency": 1}]
+    providers = [
+        {"name": "one", "base_url": upstream.base_url, "models": [MODEL], "max_concurrency": 1}
+    ]
     upstream.script = Script(tokens=50, delay_s=0.02)
     async with make_app(settings_for(upstream, providers=providers)) as app:
         client = app.test_client()

@@ -91,15 +91,19 @@ async def test_failover_to_next_upstream_before_first_byte(
 
 
 async def test_no_failover_on_client_error(make_app: AppFactory, token: str) -> None:
-    async with ScriptedUpstream(models=[MODEL]) as first, ScriptedUpstream(models=[MODEL]) as second:
+    async with (
+        ScriptedUpstream(models=[MODEL]) as first,
+        ScriptedUpstream(models=[MODEL]) as second,
+    ):
         first.script = second.script = Script(fault=Fault("http_status", status=400))
         providers = [
             {"name": "first", "base_url": first.base_url, "models": [MODEL]},
             {"name": "second", "base_url": second.base_url, "models": [MODEL]},
         ]
         async with make_app(settings_for(None, providers=providers)) as app:
-            response = await app.test_client().post(FRONTEND_CHAT, json=chat_body(),
-                                                    headers=auth(token))
+            response = await app.test_client().post(
+                FRONTEND_CHAT, json=chat_body(), headers=auth(token)
+            )
             assert response.status_code == 400
             chats = [r for r in first.requests + second.requests if r.method == "POST"]
             assert len(chats) == 1
@@ -167,10 +171,12 @@ async def test_writes_hold_whole_frames_over_real_http(
 ) -> None:
     upstream.script = Script(tokens=40, pieces=None)
     app = __import__("quart_app").create_app(settings_for(upstream))
-    async with served(app) as base, aiohttp.ClientSession() as session:
-        async with session.post(base + FRONTEND_CHAT, json=chat_body(),
-                                headers=auth(token)) as response:
-            reads = [chunk async for chunk in response.content.iter_any()]
+    async with (
+        served(app) as base,
+        aiohttp.ClientSession() as session,
+        session.post(base + FRONTEND_CHAT, json=chat_body(), headers=auth(token)) as response,
+    ):
+        reads = [chunk async for chunk in response.content.iter_any()]
     assert all(read.endswith(b"\n\n") for read in reads)
     payloads = frames(reads)
     assert payloads[-1] == b"[DONE]"

@@ -19,8 +19,9 @@ from tests.conftest import settings_for
 from tests.conftest import stream
 
 
-async def test_streams_tokens_with_usage_and_cost(app: Quart, upstream: ScriptedUpstream,
-                                                  token: str) -> None:
+async def test_streams_tokens_with_usage_and_cost(
+    app: Quart, upstream: ScriptedUpstream, token: str
+) -> None:
     upstream.script = Script(tokens=12, delay_s=0.005)
     status, headers, writes = await stream(app, FRONTEND_CHAT, chat_body(), auth(token))
     assert status == 200
@@ -52,10 +53,19 @@ async def test_counts_completion_tokens_when_upstream_reports_none(
     assert final["usage"]["prompt_tokens"] > 0
 
 
-async def test_forwards_every_supported_field(app: Quart, upstream: ScriptedUpstream,
-                                              token: str) -> None:
-    body = chat_body(temperature=0.3, top_p=0.9, presence_penalty=0.5, frequency_penalty=-0.5,
-                     seed=7, max_tokens=5, keep_alive="5m", unknown_field=1)
+async def test_forwards_every_supported_field(
+    app: Quart, upstream: ScriptedUpstream, token: str
+) -> None:
+    body = chat_body(
+        temperature=0.3,
+        top_p=0.9,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        seed=7,
+        max_tokens=5,
+        keep_alive="5m",
+        unknown_field=1,
+    )
     await stream(app, FRONTEND_CHAT, body, auth(token))
     sent = upstream.requests[-1].body
     assert sent["temperature"] == 0.3
@@ -70,10 +80,12 @@ async def test_forwards_every_supported_field(app: Quart, upstream: ScriptedUpst
     assert "unknown_field" not in sent
 
 
-async def test_keep_alive_goes_to_ollama(upstream: ScriptedUpstream, make_app: AppFactory,
-                                         token: str) -> None:
-    providers = [{"name": "ollama", "kind": "ollama", "base_url": upstream.base_url,
-                  "keep_alive": "10m"}]
+async def test_keep_alive_goes_to_ollama(
+    upstream: ScriptedUpstream, make_app: AppFactory, token: str
+) -> None:
+    providers = [
+        {"name": "ollama", "kind": "ollama", "base_url": upstream.base_url, "keep_alive": "10m"}
+    ]
     upstream.models = ["llama3:8b"]
     async with make_app(settings_for(upstream, providers=providers)) as app:
         models = await app.test_client().get("/api/proxy/llm/v1/models", headers=auth(token))
@@ -91,8 +103,9 @@ async def test_reasoning_passes_through_on_frontend_endpoint(
     upstream.script = Script(reasoning=["Let me", " think"], pieces=["Answer"])
     _, _, writes = await stream(app, FRONTEND_CHAT, chat_body(), auth(token))
     payloads = frames(writes)
-    reasoning = [orjson.loads(p)["choices"][0]["delta"].get("reasoning_content")
-                 for p in payloads[:-2]]
+    reasoning = [
+        orjson.loads(p)["choices"][0]["delta"].get("reasoning_content") for p in payloads[:-2]
+    ]
     assert "".join(r for r in reasoning if r) == "Let me think"
     assert content_of(payloads) == "Answer"
 
@@ -127,7 +140,8 @@ async def test_think_tags_never_split_across_frames(
     payloads = frames(writes)
     contents = [
         orjson.loads(p)["choices"][0]["delta"].get("content") or ""
-        for p in payloads if p != b"[DONE]" and orjson.loads(p)["choices"]
+        for p in payloads
+        if p != b"[DONE]" and orjson.loads(p)["choices"]
     ]
     assert "".join(contents) == "".join(pieces)
     for content in contents:
@@ -175,8 +189,10 @@ async def test_default_model_used_when_request_names_none(
 async def test_multipart_content_with_image_is_forwarded(
     app: Quart, upstream: ScriptedUpstream, token: str
 ) -> None:
-    content = [{"type": "text", "text": "Describe"},
-               {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+    content = [
+        {"type": "text", "text": "Describe"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+    ]
     body = chat_body(messages=[{"role": "user", "content": content}])
     status, _, _ = await stream(app, FRONTEND_CHAT, body, auth(token))
     assert status == 200

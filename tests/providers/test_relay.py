@@ -13,8 +13,13 @@ from providers.relay import StreamRelay
 def chunk(content: str | None = None, finish: str | None = None, **delta: str) -> bytes:
     if content is not None:
         delta["content"] = content
-    body = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    body = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     return b"data: " + orjson.dumps(body) + b"\n\n"
 
 

@@ -17,16 +17,28 @@ def test_encodings_match_reference_ids() -> None:
 def test_seeding_writes_files_tiktoken_trusts(tmp_path: Path) -> None:
     seeded = seed_offline_cache(tmp_path)
     names = sorted(p.name for p in seeded.iterdir())
-    assert names == ["9b5ad71b2ce5302211f9c61530b329a4922fc6a4",
-                     "fb374d419588a4632f3f557e76b4b70aebbca790"]
+    assert names == [
+        "9b5ad71b2ce5302211f9c61530b329a4922fc6a4",
+        "fb374d419588a4632f3f557e76b4b70aebbca790",
+    ]
 
 
 def test_message_counting_includes_framing_and_images() -> None:
     text_only = count_message_tokens([{"role": "user", "content": "hello world"}])
-    with_image = count_message_tokens([{"role": "user", "content": [
-        {"type": "text", "text": "hello world"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 10000}},
-    ]}])
+    with_image = count_message_tokens(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hello world"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "data:image/png;base64," + "A" * 10000},
+                    },
+                ],
+            }
+        ]
+    )
     expected = 3 + 3 + len(encoding_for(None).encode("hello world\nuser"))  # primer, framing
     assert text_only == expected
     assert with_image == text_only + 85

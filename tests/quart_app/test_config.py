@@ -74,17 +74,25 @@ def test_zero_configuration_enables_embedded_model() -> None:
         ("[server]\nport = 99999\n", {}, "server.port"),
         ("[[providers]]\nname = 'x'\n", {}, "providers.0.base_url"),
         ("[[providers]]\nname = 'x'\nbase_url = 'ftp://x'\n", {}, "providers.0.base_url"),
-        ("[[providers]]\nname = 'x'\nbase_url = 'http://x'\nmax_concurrency = 0\n", {},
-         "providers.0.max_concurrency"),
+        (
+            "[[providers]]\nname = 'x'\nbase_url = 'http://x'\nmax_concurrency = 0\n",
+            {},
+            "providers.0.max_concurrency",
+        ),
         ("[auth]\ncors_origins = ['*']\n", {}, "auth"),
-        ("[[providers]]\nname='a'\nbase_url='http://a'\n[[providers]]\nname='a'\n"
-         "base_url='http://b'\n", {}, "unique"),
+        (
+            "[[providers]]\nname='a'\nbase_url='http://a'\n[[providers]]\nname='a'\n"
+            "base_url='http://b'\n",
+            {},
+            "unique",
+        ),
         ("", {"STORYWRITER_PROVIDERS__NOPE__API_KEY": "x"}, "NOPE"),
         ("not toml = = =", {}, "not valid TOML"),
     ],
 )
-def test_wrong_config_fails_naming_the_key(tmp_path: Path, text: str, env: dict[str, str],
-                                           named: str) -> None:
+def test_wrong_config_fails_naming_the_key(
+    tmp_path: Path, text: str, env: dict[str, str], named: str
+) -> None:
     with pytest.raises(ConfigError) as error:
         Settings.load(write(tmp_path, text) | env)
     assert named in str(error.value)
