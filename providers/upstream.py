@@ -187,6 +187,10 @@ class Upstream:
         self._models_cache = (now, models)
         return models
 
+    async def probe(self) -> list[str]:
+        """Ask the upstream for its models now, ignoring configuration and cache (health)."""
+        return await self._fetch_models()
+
     async def _fetch_models(self) -> list[str]:
         if self.settings.kind == "ollama":
             url = self.settings.base_url.removesuffix("/v1") + "/api/tags"
