@@ -1,0 +1,123 @@
+"""End to end through the real embedded model: the zero-configuration service writes text.
+
+Kept few and short (max_tokens <= 32) so the suite stays fast; the model is SmolLM2-135M
+served by llama.cpp in its own process, shared by every app in the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+from quart import Quart
+
+from quart_app import create_app
+from quart_app.config import Settings
+from tests.conftest import CHAT
+from tests.conftest import FRONTEND_CHAT
+from tests.conftest import SECRET
+from tests.conftest import auth
+from tests.conftest import content_of
+from tests.conftest import frames
+from tests.conftest import stream
+
+pytestmark = pytest.mark.embedded
+
+LOCAL = "local/smollm2-135m-instruct"
+STATUS = "/api/proxy/llm/v1/status"
+
+
+@pytest.fixture(name="runtime_dir", scope="session")
+def _runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embedded-runtime")
+
+
+@pytest.fixture(name="local_app")
+async def _local_app(runtime_dir: Path) -> AsyncIterator[Quart]:
+    # No providers at all: the zero-configuration default turns the embedded model on.
+    settings = Settings.model_validate(
+        {"auth": {"jwt_secret": SECRET}, "embedded": {"runtime_dir": str(runtime_dir)}}
+    )
+    assert settings.embedded_enabled
+    app = create_app(settings)
+    async with app.test_app():
+        yield app
+
+
+def body(max_tokens: int = 24, **extra: object) -> dict[str, object]:
+    return {
+        "model": LOCAL,
+        "messages": [{"role": "user", "content": "Write one sentence about a lighthouse."}],
+        "max_tokens": max_tokens,
+        "temperature": 0.2,
+        **extra,
+    }
+
+
+async def test_models_lists_the_local_model(local_app: Quart, token: str) -> None:
+    response = await local_app.test_client().get("/api/proxy/llm/v1/models", headers=auth(token))
+    assert [m["id"] for m in (await response.get_json())["data"]] == [LOCAL]
+
+
+async def test_streams_real_generated_text_with_usage(local_app: Quart, token: str) -> None:
+    status, _, writes = await stream(local_app, FRONTEND_CHAT, body(), auth(token))
+    assert status == 200
+    payloads = frames(writes)
+    assert payloads[-1] == b"[DONE]"
+    text = content_of(payloads)
+    assert len(text.split()) >= 3, text
+    usage = orjson.loads(payloads[-2])["usage"]
+    assert 1 <= usage["completion_tokens"] <= 24
+    assert usage["prompt_tokens"] > 5
+    assert len(writes) >= 3, "tokens arrive as the model writes them"
+
+
+async def test_non_streamed_json(local_app: Quart, token: str) -> None:
+    response = await local_app.test_client().post(
+        CHAT, json=body(stream=False), headers=auth(token, Accept="application/json")
+    )
+    assert response.status_code == 200
+    answer = await response.get_json()
+    assert answer["choices"][0]["message"]["content"].strip()
+    assert answer["usage"]["completion_tokens"] >= 1
+    assert answer["cost"]["provider"] == "local"
+
+
+async def test_cancel_mid_generation_frees_slot_and_full_slots_answer_409(
+    local_app: Quart, token: str
+) -> None:
+    client = local_app.test_client()
+    status = await (await client.get(STATUS)).get_json()
+    capacity = status["providers"][0]["slots_total"]
+    assert capacity >= 1
+    connections = []
+    for _ in range(capacity):
+        connection = client.request(FRONTEND_CHAT, method="POST", headers=auth(token))
+        await connection.__aenter__()
+        await connection.send(orjson.dumps(body(max_tokens=32)))
+        await connection.send_complete()
+        connections.append(connection)
+    for connection in connections:
+        first = await asyncio.wait_for(connection.receive(), 30)
+        assert first.startswith(b"data: ")
+    busy = await (await client.get(STATUS)).get_json()
+    assert busy["busy"] is True
+    refused = await client.post(FRONTEND_CHAT, json=body(), headers=auth(token))
+    assert refused.status_code == 409
+    assert (await refused.get_json())["code"] == "AI_BUSY"
+
+    for connection in connections:
+        await connection.disconnect()
+    deadline = time.monotonic() + 1.0
+    while (await (await client.get(STATUS)).get_json())["providers"][0]["slots_in_use"]:
+        assert time.monotonic() < deadline, "slots not freed within 1 s of the disconnect"
+        await asyncio.sleep(0.02)
+    for connection in connections:
+        await connection.__aexit__(None, None, None)
+    status_code, _, writes = await stream(local_app, FRONTEND_CHAT, body(max_tokens=8),
+                                          auth(token))
+    assert status_code == 200 and frames(writes)[-1] == b"[DONE]"
