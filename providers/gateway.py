@@ -119,7 +119,7 @@ class Gateway:
             call.user_id, call.request_id, credits_for(prompt_tokens + call.max_tokens, multiplier)
         )
         try:
-            lease, result = await self.pool.call(model, lambda up: attempt(up, model))
+            lease, result = await self.pool.call(model, lambda up: attempt(up, model), candidates)
         except BaseException:
             billing.settle(_settlement(call, None, model, prompt_tokens, 0, 0.0, "upstream_error"))
             raise

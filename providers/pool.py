@@ -111,15 +111,20 @@ class ProviderPool:
         raise PoolSaturated(f"every provider serving '{model}' is busy; try again shortly")
 
     async def call(
-        self, model: str, attempt: Callable[[Upstream], Awaitable[T]]
+        self,
+        model: str,
+        attempt: Callable[[Upstream], Awaitable[T]],
+        members: list[PoolMember] | None = None,
     ) -> tuple[Lease, T]:
         """Run ``attempt`` on an upstream serving ``model`` with a slot held, failing over.
 
         The slot stays held on success (the caller releases the lease when its stream ends)
         and is released on failure. Only retryable failures (refused, timeout, 5xx, 429)
         move on to the next upstream; a 4xx is the caller's problem and is raised at once.
+        ``members`` passes candidates the caller already routed, saving a second pass.
         """
-        members = await self.candidates(model)
+        if members is None:
+            members = await self.candidates(model)
         last_error: UpstreamError | None = None
         tried = 0
         for member in members:
