@@ -28,6 +28,7 @@ from providers.pool import Lease
 from providers.pool import ProviderPool
 from providers.pricing import cost_usd
 from providers.pricing import credits_for
+from providers.pricing import estimate_reservation
 from providers.relay import ReasoningMode
 from providers.relay import StreamRelay
 from providers.relay import error_frame
@@ -92,7 +93,6 @@ class Gateway:
     def __init__(self, pool: ProviderPool, billing: Billing | None = None) -> None:
         self.pool = pool
         self.billing: Billing = billing or NoBilling()
-        self._free = NoBilling()
 
     async def _prompt_tokens(self, call: ChatCall, model: str) -> int:
         size = sum(len(str(m.get("content", ""))) for m in call.messages)
@@ -105,25 +105,32 @@ class Gateway:
         call: ChatCall,
         byok: Upstream | None,
         attempt: Callable[[Upstream, str], Awaitable[Any]],
-    ) -> tuple[Lease, Any, str, int, Billing]:
+    ) -> tuple[Lease, Any, str, int]:
+        """Route and reserve, then run ``attempt`` with a slot held (none for BYOK).
+
+        A failure after the reservation settles it at zero tokens, which releases the hold
+        and logs the attempt; BYOK calls reserve nothing but are logged the same way.
+        """
         model = call.model or (await self.pool.default_model() if byok is None else "")
         if not model:
             raise InvalidUpstreamConfig("a request to a BYOK upstream must name its model")
         prompt_tokens = await self._prompt_tokens(call, model)
-        billing: Billing = self._free if byok is not None else self.billing
-        if byok is not None:
-            return Lease(byok, None), await attempt(byok, model), model, prompt_tokens, billing
-        candidates = await self.pool.candidates(model)
-        multiplier = max(m.upstream.settings.multiplier for m in candidates)
-        await billing.reserve(
-            call.user_id, call.request_id, credits_for(prompt_tokens + call.max_tokens, multiplier)
-        )
+        if byok is None:
+            candidates = await self.pool.candidates(model)
+            multiplier = max(m.upstream.settings.multiplier for m in candidates)
+            estimate = estimate_reservation(prompt_tokens, call.max_tokens, multiplier)
+            await self.billing.reserve(call.user_id, call.request_id, estimate)
         try:
+            if byok is not None:
+                return Lease(byok, None), await attempt(byok, model), model, prompt_tokens
             lease, result = await self.pool.call(model, lambda up: attempt(up, model), candidates)
         except BaseException:
-            billing.settle(_settlement(call, None, model, prompt_tokens, 0, 0.0, "upstream_error"))
+            failed = _settlement(
+                call, byok, model, prompt_tokens, 0, 0.0, "upstream_error", byok=byok is not None
+            )
+            self.billing.settle(failed)
             raise
-        return lease, result, model, prompt_tokens, billing
+        return lease, result, model, prompt_tokens
 
     async def open_stream(self, call: ChatCall, byok: Upstream | None = None) -> OpenedStream:
         """Route, reserve and open the upstream stream; errors here are real HTTP statuses."""
@@ -139,11 +146,9 @@ class Gateway:
                 raise
             return stream, first
 
-        lease, (stream, first), model, prompt_tokens, billing = await self._start(
-            call, byok, attempt
-        )
+        lease, (stream, first), model, prompt_tokens = await self._start(call, byok, attempt)
         relay = StreamRelay(reasoning=call.reasoning, model=model, prompt_tokens=prompt_tokens)
-        body = self._relay(call, lease, stream, first, relay, billing, started, byok is not None)
+        body = self._relay(call, lease, stream, first, relay, started, byok is not None)
         return OpenedStream(body=body, provider=lease.upstream.name, model=model)
 
     async def _relay(
@@ -153,7 +158,6 @@ class Gateway:
         stream: UpstreamStream,
         first: bytes,
         relay: StreamRelay,
-        billing: Billing,
         started: float,
         byok: bool,
     ) -> AsyncIterator[bytes]:
@@ -188,7 +192,7 @@ class Gateway:
             stream.close()
             lease.release()
             usage = relay.usage()
-            billing.settle(
+            self.billing.settle(
                 _settlement(
                     call,
                     upstream,
@@ -208,7 +212,7 @@ class Gateway:
         async def attempt(upstream: Upstream, model: str) -> dict[str, Any]:
             return await upstream.complete(_body(call, model, upstream, False), call.request_id)
 
-        lease, result, model, prompt_tokens, billing = await self._start(call, byok, attempt)
+        lease, result, model, prompt_tokens = await self._start(call, byok, attempt)
         upstream = lease.upstream
         lease.release()
         answer: dict[str, Any] = result
@@ -227,7 +231,7 @@ class Gateway:
             "total_tokens": prompt + completion,
         }
         answer.update(_cost(upstream, prompt, completion, byok is not None))
-        billing.settle(
+        self.billing.settle(
             _settlement(
                 call,
                 upstream,
@@ -263,7 +267,7 @@ def _rewrite_message(answer: dict[str, Any], reasoning: ReasoningMode) -> str:
 
 def _cost(upstream: Upstream, prompt: int, completion: int, byok: bool) -> dict[str, Any]:
     settings = upstream.settings
-    credits = 0 if byok else credits_for(prompt + completion, settings.multiplier)
+    credits = 0 if byok else credits_for(prompt, completion, settings.multiplier)
     return {
         "cost": {
             "credits": credits,

@@ -40,9 +40,11 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.config["BODY_TIMEOUT"] = 30
     app.config["STORYWRITER_SETTINGS"] = settings
 
+    from blueprints.credits import blueprint as credits_blueprint
     from blueprints.proxy import blueprint as proxy_blueprint
 
     app.register_blueprint(proxy_blueprint)
+    app.register_blueprint(credits_blueprint)
     register_error_handlers(app)
     install_cors(app, settings.auth.cors_origins)
 

@@ -152,4 +152,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_providers(settings))
     from credits.cli import run_command
 
-    return run_command(args)
+    return run_command(args, db_url=settings.credits.database_url)

@@ -28,7 +28,7 @@ from pydantic import model_validator
 from providers.embedded_settings import EmbeddedModelSettings
 from providers.settings import UpstreamSettings
 
-__all__ = ["AuthSettings", "ConfigError", "ServerSettings", "Settings"]
+__all__ = ["AuthSettings", "ConfigError", "CreditsSettings", "ServerSettings", "Settings"]
 
 ENV_PREFIX = "STORYWRITER_"
 CONFIG_ENV = "STORYWRITER_CONFIG"
@@ -96,6 +96,24 @@ class ByokSettings(_Section):
     """Host names allowed whatever they resolve to, e.g. ``["localhost"]``."""
 
 
+class CreditsSettings(_Section):
+    """``[credits]``: the ledger that member requests (not BYOK) are charged to."""
+
+    enabled: bool = True
+    """Reserve before and settle after every member call; off = nothing is charged or logged."""
+    database_url: str = "sqlite:///var/credits.db"
+    """``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``postgresql://...`` (several
+    workers on several hosts need PostgreSQL)."""
+    welcome_credits: int = Field(default=10_000, ge=0)
+    """Credits a user seen for the first time receives once; 0 = operators grant them all."""
+    reservation_ttl_s: float = Field(default=900.0, gt=0)
+    """A hold left by a crashed worker is released after this long."""
+    reconcile_interval_s: float = Field(default=60.0, gt=0)
+    """How often expired holds are looked for."""
+    store_prompt_text: bool = False
+    """Keep prompt text in the usage log (off: only counts, never content)."""
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -103,6 +121,7 @@ class Settings(_Section):
     auth: AuthSettings = AuthSettings()
     byok: ByokSettings = ByokSettings()
     embedded: EmbeddedModelSettings = EmbeddedModelSettings()
+    credits: CreditsSettings = CreditsSettings()
     providers: list[UpstreamSettings] = []
 
     @model_validator(mode="after")

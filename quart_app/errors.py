@@ -15,6 +15,7 @@ from quart import Response
 from quart import jsonify
 from werkzeug.exceptions import HTTPException
 
+from credits.errors import InsufficientCredits
 from providers.errors import ProviderError
 
 __all__ = ["APIError", "error_response", "register_error_handlers"]
@@ -89,6 +90,15 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(ProviderError)
     async def _provider_error(error: ProviderError) -> Response:
         return error_response(error.status_code, error.code, error.message, headers=error.headers)
+
+    @app.errorhandler(InsufficientCredits)
+    async def _insufficient_credits(error: InsufficientCredits) -> Response:
+        message = (
+            f"insufficient credits: this request may cost up to {error.needed} credits "
+            f"and {error.available} are available"
+        )
+        detail = {"needed": error.needed, "available": error.available}
+        return error_response(402, "INSUFFICIENT_CREDITS", message, detail)
 
     @app.errorhandler(ValidationError)
     async def _validation_error(error: ValidationError) -> Response:

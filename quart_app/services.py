@@ -8,6 +8,7 @@ not on ``g``. ``get_services()`` is the one accessor; ``current_caller()`` and
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from contextlib import AsyncExitStack
@@ -19,6 +20,10 @@ from quart import current_app
 from quart import g
 from quart import request
 
+from credits.billing import LedgerBilling
+from credits.ledger import Ledger
+from credits.reconciler import reconcile_periodically
+from providers.billing import Billing
 from providers.byok import AddressPolicy
 from providers.byok import GuardedResolver
 from providers.byok import check_base_url
@@ -55,6 +60,7 @@ class Services:
     byok_session: aiohttp.ClientSession
     byok_policy: AddressPolicy
     embedded: EmbeddedHandle | None = None
+    ledger: Ledger | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -125,15 +131,42 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     byok_connector = aiohttp.TCPConnector(limit=256, resolver=GuardedResolver(policy))
     byok_session = aiohttp.ClientSession(connector=byok_connector, trust_env=False)
     stack.push_async_callback(byok_session.close)
+    ledger, billing = await _open_ledger(settings, stack)
     return Services(
         settings=settings,
         verifier=verifier,
         pool=pool,
-        gateway=Gateway(pool),
+        gateway=Gateway(pool, billing),
+        ledger=ledger,
         byok_session=byok_session,
         byok_policy=policy,
         embedded=embedded,
     )
+
+
+async def _open_ledger(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[Ledger | None, Billing | None]:
+    """Open the ledger, settle in-flight calls before it closes, reconcile in the background."""
+    config = settings.credits
+    if not config.enabled:
+        return None, None
+    ledger = await Ledger.open(
+        config.database_url,
+        reservation_ttl_s=config.reservation_ttl_s,
+        store_prompt_text=config.store_prompt_text,
+    )
+    stack.push_async_callback(ledger.close)
+    billing = LedgerBilling(ledger, welcome_credits=config.welcome_credits)
+    stack.push_async_callback(billing.drain)  # runs before ledger.close (LIFO)
+    reconciler = asyncio.create_task(reconcile_periodically(ledger, config.reconcile_interval_s))
+
+    async def stop_reconciler() -> None:
+        reconciler.cancel()
+        await asyncio.gather(reconciler, return_exceptions=True)
+
+    stack.push_async_callback(stop_reconciler)
+    return ledger, billing
 
 
 def get_services() -> Services:

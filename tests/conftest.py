@@ -50,6 +50,7 @@ def settings_for(upstream: ScriptedUpstream | None, **overrides: Any) -> Setting
     data: dict[str, Any] = {
         "auth": {"jwt_secret": SECRET},
         "embedded": {"enabled": False},
+        "credits": {"database_url": "sqlite:///:memory:"},
         "providers": providers or [],
     }
     for section, values in overrides.items():

@@ -40,7 +40,11 @@ def _runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def _local_app(runtime_dir: Path) -> AsyncIterator[Quart]:
     # No providers at all: the zero-configuration default turns the embedded model on.
     settings = Settings.model_validate(
-        {"auth": {"jwt_secret": SECRET}, "embedded": {"runtime_dir": str(runtime_dir)}}
+        {
+            "auth": {"jwt_secret": SECRET},
+            "embedded": {"runtime_dir": str(runtime_dir)},
+            "credits": {"database_url": "sqlite:///:memory:"},
+        }
     )
     assert settings.embedded_enabled
     app = create_app(settings)

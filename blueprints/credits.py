@@ -1,0 +1,51 @@
+"""A member's own credits: balance and recent usage (never anyone else's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+from quart import request
+
+from quart_app.errors import APIError
+from quart_app.services import current_caller
+from quart_app.services import get_services
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("credits", __name__, url_prefix="/api/credits")
+
+
+@blueprint.get("/me")
+async def get_my_credits() -> dict[str, Any]:
+    """Balance, holds in flight and the latest usage rows of the caller."""
+    caller = current_caller()
+    ledger = get_services().ledger
+    if ledger is None:
+        raise APIError(404, "CREDITS_DISABLED", "credits are not enabled on this service")
+    limit = request.args.get("limit", "20")
+    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        raise APIError(400, "INVALID_REQUEST", "limit must be an integer from 1 to 100")
+    balance = await ledger.balance(caller.user_id)
+    usage = await ledger.recent_usage(caller.user_id, int(limit))
+    return {
+        "user": caller.user_id,
+        "balance": balance.balance,
+        "reserved": balance.reserved,
+        "available": balance.available,
+        "usage": [
+            {
+                "request_id": u.request_id,
+                "provider": u.provider,
+                "model": u.model,
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "credits": u.credits,
+                "duration_ms": u.duration_ms,
+                "status": str(u.status),
+                "byok": u.byok,
+                "created_at": u.created_at.isoformat() if u.created_at else None,
+            }
+            for u in usage
+        ],
+    }

@@ -1,0 +1,49 @@
+"""The credit ledger: member requests reserve credits up front and settle what they used.
+
+SQLite is the zero-configuration default; PostgreSQL, chosen by URL, serves several
+workers or hosts. This package never imports quart: the service wires it in.
+
+Example:
+    .. code-block:: python
+
+        ledger = await Ledger.open("sqlite:///var/credits.db")
+        estimate = estimate_reservation(prompt_tokens, max_tokens, multiplier)
+        await ledger.reserve(user_id, estimate, request_id)  # InsufficientCredits -> 402
+        try:
+            ...  # stream the answer
+        finally:
+            used = credits_for(prompt_tokens, completion_tokens, multiplier)
+            await ledger.settle(request_id, used, UsageRecord(...))
+"""
+
+from __future__ import annotations
+
+from credits.errors import CreditsError
+from credits.errors import DuplicateRequest
+from credits.errors import InsufficientCredits
+from credits.errors import ReservationNotFound
+from credits.errors import UnsupportedDatabaseURL
+from credits.ledger import Ledger
+from credits.models import Balance
+from credits.models import Reservation
+from credits.models import UsageRecord
+from credits.models import UsageStatus
+from credits.reconciler import reconcile_periodically
+from providers.pricing import credits_for
+from providers.pricing import estimate_reservation
+
+__all__ = [
+    "Balance",
+    "CreditsError",
+    "DuplicateRequest",
+    "InsufficientCredits",
+    "Ledger",
+    "Reservation",
+    "ReservationNotFound",
+    "UnsupportedDatabaseURL",
+    "UsageRecord",
+    "UsageStatus",
+    "credits_for",
+    "estimate_reservation",
+    "reconcile_periodically",
+]

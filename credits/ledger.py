@@ -1,0 +1,297 @@
+"""The credit ledger: reserve before a request, settle after it, on every ending.
+
+The old backend checked credits after the work and deducted them non-atomically. Here a
+request first *reserves* its worst-case price (402 before the first byte if it cannot),
+then *settles* the real usage in one transaction that charges, releases the rest of the
+hold and writes the usage row (`credits.holds` holds that SQL and its invariants). The
+same code runs on SQLite and PostgreSQL; `credits.backends` adapts the drivers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from credits.accounts import apply_grant
+from credits.accounts import open_account
+from credits.accounts import select_balance
+from credits.backends import Database
+from credits.backends import open_database
+from credits.holds import close_pending_hold
+from credits.holds import settle_hold
+from credits.holds import take_hold
+from credits.migrations import migrate
+from credits.models import Balance
+from credits.models import Reservation
+from credits.models import UsageRecord
+from credits.models import from_timestamp
+from credits.models import to_timestamp
+from credits.shielded import ShieldedWrites
+from credits.usage_log import insert_usage
+from credits.usage_log import select_recent_usage
+
+__all__ = ["Ledger"]
+
+logger = logging.getLogger(__name__)
+_RECONCILE_BATCH = 500
+
+
+class Ledger:
+    """Balances, holds, charges and the usage log, in SQLite or PostgreSQL."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        reservation_ttl_s: float = 900.0,
+        store_prompt_text: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._ttl = reservation_ttl_s
+        self._store_prompt_text = store_prompt_text
+        self._clock = clock
+        self._writes = ShieldedWrites()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        reservation_ttl_s: float = 900.0,
+        store_prompt_text: bool = False,
+        max_connections: int = 10,
+    ) -> Ledger:
+        """Connect to the ledger database and bring its schema up to date.
+
+        Args:
+            url: ``sqlite:///path.db`` (the zero-configuration default) or
+                ``postgresql://user@host:port/db`` for several workers or hosts.
+            reservation_ttl_s: How long an unsettled hold lives before reconciliation may
+                give it back; make it longer than the longest request.
+            store_prompt_text: Keep `UsageRecord.prompt_text` (off: prompts stay private).
+            max_connections: PostgreSQL pool size per process.
+
+        Returns:
+            The open ledger; close it with `close` (or use ``async with``).
+        """
+        db = await open_database(url, max_connections=max_connections)
+        try:
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, reservation_ttl_s=reservation_ttl_s, store_prompt_text=store_prompt_text)
+
+    async def close(self) -> None:
+        """Let writes still in flight finish, then close the database (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._writes.wait()
+        await self._db.close()
+
+    async def __aenter__(self) -> Ledger:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def reserve(
+        self, user_id: str, amount: int, request_id: str, *, ttl_s: float | None = None
+    ) -> Reservation:
+        """Hold ``amount`` credits for a request, or refuse if the user cannot cover it.
+
+        If the caller is cancelled during this call the hold may or may not exist; calling
+        `release` then is safe either way, and `reconcile_expired` catches it otherwise.
+
+        Args:
+            user_id: The member paying.
+            amount: The estimate (see `providers.pricing.estimate_reservation`).
+            request_id: Unique per request; `settle` finds the hold by it.
+            ttl_s: This hold's lifetime, for a request known to run longer than usual.
+
+        Returns:
+            The reservation.
+
+        Raises:
+            InsufficientCredits: ``balance - reserved < amount``; nothing was held.
+            DuplicateRequest: ``request_id`` was reserved before; nothing was held.
+        """
+        _require_ids(user_id, request_id)
+        ttl = self._ttl if ttl_s is None else ttl_s
+        if amount < 0 or ttl <= 0:
+            raise ValueError("amount must be >= 0 and the hold's lifetime > 0")
+        now = self._clock()
+        expires_at = now + ttl
+        async with self._db.transaction() as tx:
+            await take_hold(tx, user_id, amount, request_id, now, expires_at)
+        return Reservation(request_id, user_id, amount, from_timestamp(expires_at))
+
+    async def settle(self, request_id: str, actual_credits: int, usage: UsageRecord) -> int:
+        """Charge what a request really used, release the rest of its hold, log its usage.
+
+        Call it on every ending: success, upstream error, client disconnect, cancellation
+        (bill what was generated). It completes even if the calling task is cancelled
+        meanwhile, and it is idempotent.
+
+        Args:
+            request_id: The reservation's request id.
+            actual_credits: The price of the real usage (`providers.pricing.credits_for`).
+            usage: The usage log entry (same request and user as the reservation).
+
+        Returns:
+            Credits charged: ``actual_credits`` capped at what the user can pay. A repeated
+            call charges nothing more and returns the first call's charge. A hold that
+            already expired or was released is still charged once, if payable.
+
+        Raises:
+            ReservationNotFound: No reservation has this request id.
+        """
+        if actual_credits < 0:
+            raise ValueError("actual_credits must be >= 0")
+        if usage.request_id != request_id:
+            raise ValueError("usage.request_id differs from request_id")
+
+        async def write() -> int:
+            now = self._clock()
+            async with self._db.transaction() as tx:
+                return await settle_hold(
+                    tx,
+                    request_id,
+                    actual_credits,
+                    usage,
+                    now,
+                    store_prompt_text=self._store_prompt_text,
+                )
+
+        charged = await self._writes.run(write())
+        if charged < actual_credits:
+            logger.warning(
+                "request %s used %d credits, charged %d", request_id, actual_credits, charged
+            )
+        return charged
+
+    async def release(self, request_id: str) -> bool:
+        """Give a hold back uncharged, for a request that never reached a model.
+
+        A later `settle` of the same request still charges its usage, once.
+
+        Returns:
+            False when the reservation was not pending (already closed) or does not exist.
+        """
+
+        async def write() -> bool:
+            async with self._db.transaction() as tx:
+                return await close_pending_hold(tx, request_id, "released", self._clock())
+
+        return await self._writes.run(write())
+
+    async def record_free_usage(self, usage: UsageRecord) -> None:
+        """Log a BYOK request: no reservation, zero credits, one usage row.
+
+        Args:
+            usage: The entry; it is stored with ``byok=True`` and ``credits=0``.
+        """
+        free = replace(usage, byok=True, credits=0)
+
+        async def write() -> None:
+            async with self._db.transaction() as tx:
+                await insert_usage(
+                    tx,
+                    free,
+                    credits=0,
+                    now=self._clock(),
+                    store_prompt_text=self._store_prompt_text,
+                )
+
+        await self._writes.run(write())
+
+    async def reconcile_expired(self, now: datetime | None = None) -> int:
+        """Give back holds whose request never settled (its worker died); mark them expired.
+
+        What such a request used is unknown, so the whole hold returns; should it settle
+        after all, `settle` charges it then, once. Safe to run on every worker at once.
+
+        Args:
+            now: Reference time (default: the clock); holds expiring at or before it go.
+
+        Returns:
+            How many reservations this call expired.
+        """
+        cutoff = self._clock() if now is None else to_timestamp(now)
+        expired = 0
+        while True:
+            async with self._db.read() as reader:
+                batch = await reader.fetch(
+                    "SELECT request_id FROM reservations WHERE status = 'pending'"
+                    " AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+                    cutoff,
+                    _RECONCILE_BATCH,
+                )
+            for (request_id,) in batch:
+                # One short transaction per hold, claiming the reservation row first (the
+                # lock order of settle); a concurrent settle or reconcile finds it taken.
+                async with self._db.transaction() as tx:
+                    expired += await close_pending_hold(tx, request_id, "expired", self._clock())
+            if len(batch) < _RECONCILE_BATCH:
+                break
+        if expired:
+            logger.warning("released %d expired credit reservations", expired)
+        return expired
+
+    async def grant(self, user_id: str, amount: int, note: str | None = None) -> int:
+        """Add credits, or remove them with a negative amount (the balance stops at 0).
+
+        Args:
+            user_id: The member.
+            amount: Credits to add; not 0.
+            note: Why, for the transaction log.
+
+        Returns:
+            The new balance.
+        """
+        _require_ids(user_id)
+        if amount == 0:
+            raise ValueError("amount must not be 0")
+
+        async def write() -> int:
+            async with self._db.transaction() as tx:
+                return await apply_grant(tx, user_id, amount, note, self._clock())
+
+        return await self._writes.run(write())
+
+    async def open_account(self, user_id: str, welcome: int) -> bool:
+        """Give a user seen for the first time ``welcome`` credits, exactly once.
+
+        Returns:
+            True when this call created the account.
+        """
+        _require_ids(user_id)
+
+        async def write() -> bool:
+            async with self._db.transaction() as tx:
+                return await open_account(tx, user_id, welcome, self._clock())
+
+        return await self._writes.run(write())
+
+    async def balance(self, user_id: str) -> Balance:
+        """Return a user's balance and holds (zeros for an unknown user)."""
+        async with self._db.read() as tx:
+            return await select_balance(tx, user_id)
+
+    async def recent_usage(self, user_id: str, limit: int = 20) -> list[UsageRecord]:
+        """Return a user's latest usage log entries, newest first."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        async with self._db.read() as tx:
+            return await select_recent_usage(tx, user_id, limit)
+
+
+def _require_ids(*ids: str) -> None:
+    if not all(isinstance(value, str) and value for value in ids):
+        raise ValueError("user and request ids must be non-empty strings")
