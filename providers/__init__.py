@@ -1,0 +1,1 @@
+"""The provider layer: OpenAI-compatible upstreams, the pool over them and the embedded model."""
