@@ -125,3 +125,36 @@ async def test_cancel_mid_generation_frees_slot_and_full_slots_answer_409(
     status_code, _, writes = await stream(local_app, FRONTEND_CHAT, body(max_tokens=8),
                                           auth(token))
     assert status_code == 200 and frames(writes)[-1] == b"[DONE]"
+
+
+async def test_broken_embedded_model_leaves_other_providers_working(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, token: str
+) -> None:
+    from bench.upstream import ScriptedUpstream
+    from tests.conftest import MODEL
+    from tests.conftest import chat_body
+
+    corrupt = tmp_path / "broken.gguf"
+    corrupt.write_bytes(b"this is not a model" * 100)
+    async with ScriptedUpstream(models=[MODEL]) as upstream:
+        settings = Settings.model_validate(
+            {
+                "auth": {"jwt_secret": SECRET},
+                "embedded": {"enabled": True, "model_path": str(corrupt),
+                             "runtime_dir": str(tmp_path / "rt")},
+                "credits": {"database_url": "sqlite:///:memory:"},
+                "providers": [{"name": "scripted", "base_url": upstream.base_url,
+                               "models": [MODEL]}],
+            }
+        )
+        app = create_app(settings)
+        async with app.test_app():
+            errors = [r for r in caplog.records if r.levelname == "ERROR"]
+            assert len(errors) == 1
+            assert "embedded model" in errors[0].getMessage()
+            assert "broken.gguf" in errors[0].getMessage()
+            assert "Traceback" not in caplog.text
+            status, _, writes = await stream(app, FRONTEND_CHAT, chat_body(), auth(token))
+            assert status == 200 and frames(writes)[-1] == b"[DONE]"
+            providers = (await (await app.test_client().get(STATUS)).get_json())["providers"]
+            assert [p["name"] for p in providers] == ["scripted"]
