@@ -1,0 +1,54 @@
+"""Run-time dependencies of the agent, passed through LangGraph's ``Runtime`` context.
+
+As in react-agent, the graph is compiled once and everything that varies per request or
+per deployment arrives here: the provider pool (behind a small Protocol, so ``agent/``
+neither imports the pool nor Quart), the model name and a few limits. Nodes lease a pool
+slot per LLM call with ``async with context.models.chat_model(context.model) as llm:`` so
+a slot is held only while a call runs, never across a whole turn.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from langchain_core.language_models import BaseChatModel
+
+__all__ = ["AgentContext", "ChatModelSource"]
+
+
+class ChatModelSource(Protocol):
+    """Where the agent gets chat models: the provider pool, or a fake in tests."""
+
+    def chat_model(self, model: str | None) -> AbstractAsyncContextManager[BaseChatModel]:
+        """Lease a pool slot for one LLM call and yield a chat model bound to it.
+
+        Args:
+            model: Model name, or None for the pool's default.
+
+        Returns:
+            An async context manager yielding a langchain chat model (``ChatOpenAI`` on the
+            upstream's base URL). Entering it may raise the pool's errors (e.g. saturated).
+        """
+        ...
+
+
+@dataclass(kw_only=True, frozen=True, slots=True)
+class AgentContext:
+    """Per-run dependencies and limits of the scenario agent."""
+
+    models: ChatModelSource
+    """Source of chat models; each LLM call leases one."""
+    model: str | None = None
+    """Model to use; None means the pool's default model."""
+    supports_json_schema: bool = True
+    """Send ``response_format`` json_schema (grammar-enforced on llama.cpp); when False,
+    the schema is only described in the prompt."""
+    max_history_messages: int = 10
+    """Most recent history messages given to the model."""
+    max_scenario_chars: int = 4_000
+    """Budget for the scenario JSON shown to the model (photos are never shown). The
+    default fits the embedded model's 2,048-token slots; raise it for larger models."""
+    max_operations: int = 5
+    """Operations performed per message; extra ones are dropped."""
