@@ -35,8 +35,10 @@ class LedgerBilling:
         try:
             await self.ledger.reserve(user_id, estimate, request_id)
         except InsufficientCredits:
-            if not self._welcome or not await self.ledger.open_account(user_id, self._welcome):
+            if not self._welcome:
                 raise
+            # Whichever concurrent first request wins the welcome grant, all of them retry.
+            await self.ledger.open_account(user_id, self._welcome)
             await self.ledger.reserve(user_id, estimate, request_id)
 
     def settle(self, settlement: Settlement) -> None:
@@ -63,7 +65,9 @@ class LedgerBilling:
                 return
             # Nothing reached the user when the call failed before streaming: no charge.
             tokens_used = s.completion_tokens > 0 or s.ending == "completed"
-            charge = credits_for(s.prompt_tokens, s.completion_tokens, s.multiplier)
+            charge = s.credits
+            if charge is None:
+                charge = credits_for(s.prompt_tokens, s.completion_tokens, s.multiplier)
             await self.ledger.settle(s.request_id, charge if tokens_used else 0, usage)
         except Exception:
             # The hold expires and is reconciled; log without user data or secrets.

@@ -30,6 +30,9 @@ class Settlement:
     duration_ms: int
     ending: Ending
     byok: bool
+    credits: int | None = None
+    """The price when already known (an agent turn sums calls at several multipliers);
+    otherwise it is computed from the tokens and ``multiplier``."""
 
 
 class Billing(Protocol):

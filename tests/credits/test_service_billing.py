@@ -45,7 +45,11 @@ async def billed_app(
         }
     ]
     credits = {"database_url": url, "welcome_credits": 0, **overrides}
-    async with make_app(settings_for(upstream, providers=providers, credits=credits)) as app:
+    # One user sends 50 requests at once here: the per-user concurrency limit (8 by default,
+    # tested in tests/quart_app/test_ratelimit.py) would answer 429 before credits are checked.
+    limits = {"concurrent_requests": 0}
+    settings = settings_for(upstream, providers=providers, credits=credits, limits=limits)
+    async with make_app(settings) as app:
         yield app
 
 
@@ -239,3 +243,23 @@ async def test_new_user_gets_welcome_credits_once(
         balance = await ledger_of(app).balance("alice")
         assert len(rows) == 2
         assert balance.balance == 5000 - sum(r.credits for r in rows)
+
+
+async def test_concurrent_first_requests_all_get_the_welcome_credits(
+    make_app: AppFactory, upstream: ScriptedUpstream, ledger_url: str
+) -> None:
+    token = mint_token(SECRET.encode(), "newcomer")
+    async with billed_app(make_app, upstream, ledger_url, welcome_credits=50_000) as app:
+
+        async def one() -> int:
+            response = await app.test_client().post(
+                FRONTEND_CHAT, json=chat_body(), headers=auth(token)
+            )
+            await response.get_data()
+            return response.status_code
+
+        assert await asyncio.gather(*(one() for _ in range(5))) == [200] * 5
+        await settled(app)
+        rows = await ledger_of(app).recent_usage("newcomer")
+        balance = await ledger_of(app).balance("newcomer")
+        assert balance.balance == 50_000 - sum(r.credits for r in rows)

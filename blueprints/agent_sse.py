@@ -1,0 +1,54 @@
+"""The scenario agent over SSE: one turn per request (contract 8)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from quart import Blueprint
+from quart import Response
+from quart import request
+
+from agent import AgentEvent
+from blueprints.agent_turns import TurnRequest
+from blueprints.agent_turns import start_turn
+from blueprints.sse import sse_response
+from quart_app.ratelimit import rate_exempt
+from quart_app.ratelimit import rate_limit
+from quart_app.services import byok_upstream
+from quart_app.services import current_caller
+from quart_app.services import get_services
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("agent_sse", __name__, url_prefix="/api/streaming_agent/scenario")
+
+
+@blueprint.get("/stream/health")
+@rate_exempt
+async def get_agent_health() -> tuple[dict[str, Any], int]:
+    """The frontend enables its chat panel only when this says ``healthy``."""
+    services = get_services()
+    ready = services.agent_graph is not None and bool(services.pool.members)
+    body = {
+        "status": "healthy" if ready else "unhealthy",
+        "agent": "scenario",
+        "model": services.settings.agent.model,
+        "providers": len(services.pool.members),
+    }
+    return body, 200 if ready else 503
+
+
+@blueprint.post("/stream")
+@rate_limit
+async def post_scenario_stream() -> Response:
+    """Run one turn and stream its frames; errors before the first frame are statuses."""
+    caller = current_caller()
+    turn = TurnRequest.model_validate_json(await request.get_data())
+    events = await start_turn(caller.user_id, turn, byok=await byok_upstream())
+    return sse_response(_frames(events))
+
+
+async def _frames(events: AsyncIterator[AgentEvent]) -> AsyncIterator[bytes]:
+    async for event in events:
+        yield b"data: " + event.to_bytes() + b"\n\n"
