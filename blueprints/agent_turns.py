@@ -12,7 +12,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator
-from collections.abc import AsyncIterator
 from collections.abc import Sequence
 from contextlib import aclosing
 from typing import Any
@@ -61,7 +60,7 @@ async def start_turn(
     *,
     history: Sequence[HistoryMessage] = (),
     byok: Upstream | None = None,
-) -> AsyncIterator[AgentEvent]:
+) -> AsyncGenerator[AgentEvent, None]:
     """Check, reserve and take the first slot; return the turn's events to relay.
 
     Raises:
@@ -125,7 +124,7 @@ async def _relay(
     user_id: str,
     meter: UsageMeter,
     byok: Upstream | None,
-) -> AsyncIterator[AgentEvent]:
+) -> AsyncGenerator[AgentEvent, None]:
     started = time.monotonic()
     ending: Ending = "client_disconnect"
     try:

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from credits.errors import InsufficientCredits
 from providers.errors import ProviderError
 
-__all__ = ["APIError", "error_response", "register_error_handlers"]
+__all__ = ["APIError", "error_parts", "error_response", "register_error_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,33 @@ def error_response(
     response.status_code = status
     response.headers.update(headers or {})
     return response
+
+
+def error_parts(error: Exception) -> tuple[int, str, str, Any]:
+    """``(status, code, message, detail)`` of an error, for transports without HTTP statuses
+    (the WebSocket sends them as an error frame); unknown errors are a generic 500."""
+    if isinstance(error, APIError):
+        return error.status_code, error.code, error.message, error.detail
+    if isinstance(error, ProviderError):
+        return error.status_code, error.code, error.message, None
+    if isinstance(error, InsufficientCredits):
+        return (
+            402,
+            "INSUFFICIENT_CREDITS",
+            _credits_message(error),
+            {"needed": error.needed, "available": error.available},
+        )
+    if isinstance(error, ValidationError):
+        message, detail = _validation_detail(error)
+        return 400, "INVALID_REQUEST", message, detail
+    return 500, "INTERNAL_SERVER_ERROR", "internal server error", None
+
+
+def _credits_message(error: InsufficientCredits) -> str:
+    return (
+        f"insufficient credits: this request may cost up to {error.needed} credits "
+        f"and {error.available} are available"
+    )
 
 
 def _validation_detail(error: ValidationError) -> tuple[str, list[dict[str, Any]]]:
@@ -93,10 +120,7 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(InsufficientCredits)
     async def _insufficient_credits(error: InsufficientCredits) -> Response:
-        message = (
-            f"insufficient credits: this request may cost up to {error.needed} credits "
-            f"and {error.available} are available"
-        )
+        message = _credits_message(error)
         detail = {"needed": error.needed, "available": error.available}
         return error_response(402, "INSUFFICIENT_CREDITS", message, detail)
 

@@ -136,13 +136,13 @@ def content_of(payloads: list[bytes]) -> str:
 
 
 async def stream(
-    app: Quart, path: str, body: dict[str, Any], headers: dict[str, str]
+    app: Quart, path: str, body: dict[str, Any], headers: dict[str, str], limit_s: float = 10.0
 ) -> tuple[int, Any, list[bytes]]:
     """POST and collect the writes: (status, headers, writes)."""
     client = app.test_client()
     async with client.request(path, method="POST", headers=headers) as connection:
         await connection.send(orjson.dumps(body))
         await connection.send_complete()
-        writes = await read_writes(connection)
+        writes = await read_writes(connection, limit_s)
     assert connection.status_code is not None
     return connection.status_code, connection.headers, writes

@@ -122,8 +122,7 @@ async def test_cancel_mid_generation_frees_slot_and_full_slots_answer_409(
         await asyncio.sleep(0.02)
     for connection in connections:
         await connection.__aexit__(None, None, None)
-    status_code, _, writes = await stream(local_app, FRONTEND_CHAT, body(max_tokens=8),
-                                          auth(token))
+    status_code, _, writes = await stream(local_app, FRONTEND_CHAT, body(max_tokens=8), auth(token))
     assert status_code == 200 and frames(writes)[-1] == b"[DONE]"
 
 
@@ -140,11 +139,15 @@ async def test_broken_embedded_model_leaves_other_providers_working(
         settings = Settings.model_validate(
             {
                 "auth": {"jwt_secret": SECRET},
-                "embedded": {"enabled": True, "model_path": str(corrupt),
-                             "runtime_dir": str(tmp_path / "rt")},
+                "embedded": {
+                    "enabled": True,
+                    "model_path": str(corrupt),
+                    "runtime_dir": str(tmp_path / "rt"),
+                },
                 "credits": {"database_url": "sqlite:///:memory:"},
-                "providers": [{"name": "scripted", "base_url": upstream.base_url,
-                               "models": [MODEL]}],
+                "providers": [
+                    {"name": "scripted", "base_url": upstream.base_url, "models": [MODEL]}
+                ],
             }
         )
         app = create_app(settings)
@@ -158,3 +161,45 @@ async def test_broken_embedded_model_leaves_other_providers_working(
             assert status == 200 and frames(writes)[-1] == b"[DONE]"
             providers = (await (await app.test_client().get(STATUS)).get_json())["providers"]
             assert [p["name"] for p in providers] == ["scripted"]
+
+
+async def test_agent_turn_with_the_embedded_model(runtime_dir: Path, token: str) -> None:
+    """A whole agent turn through the real model: the frame sequence of contract 8.3."""
+    from tests.agent.samples import SAMPLE
+
+    settings = Settings.model_validate(
+        {
+            "auth": {"jwt_secret": SECRET},
+            "embedded": {"runtime_dir": str(runtime_dir)},
+            "credits": {"database_url": "sqlite:///:memory:"},
+            "agent": {"max_tokens": 96},
+        }
+    )
+    app = create_app(settings)
+    async with app.test_app():
+        status, _, writes = await stream(
+            app,
+            "/api/streaming_agent/scenario/stream",
+            {"message": "What is this story about?", "scenario": SAMPLE},
+            auth(token),
+            limit_s=120,
+        )
+    assert status == 200
+    frames = []
+    for write in writes:
+        assert write.endswith(b"\n\n")
+        frames.extend(orjson.loads(e[6:]) for e in write[:-2].split(b"\n\n"))
+    kinds = [f["type"] for f in frames]
+    assert kinds[0] == "status"
+    assert set(kinds) <= {"status", "chat", "tool_call"}
+    assert kinds.count("tool_call") <= 1
+    assert frames[-1] == {
+        "type": "status",
+        "content": "completed",
+        "metadata": {"status": "completed"},
+    }
+    follow = frames[-2]
+    assert follow["type"] == "chat" and follow["metadata"]["final"] is True
+    assert len(follow["metadata"]["follow_up_questions"]) == 3
+    for chat in (f for f in frames if f["type"] == "chat"):
+        assert chat["streaming"] == chat["metadata"]["streaming"]

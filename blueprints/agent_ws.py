@@ -1,0 +1,62 @@
+"""Two-way agent sessions over a WebSocket: multi-turn history, cancel, keep-alive.
+
+Protocol (JSON text messages; the server's turn frames are exactly the SSE envelope):
+
+- Auth without headers: ``?token=<JWT>`` in the URL, or a first message
+  ``{"type":"auth","token":"<JWT>"}`` within ``[agent] ws_auth_timeout_s``. Failure closes
+  with 1008.
+- Client: ``{"type":"message","message":str,"scenario":obj|null}`` runs a turn;
+  ``{"type":"cancel"}`` stops the running turn within a second (queued messages are
+  dropped too); ``{"type":"reset"}`` forgets the history; ``{"type":"ping"}`` -> ``pong``.
+- A message arriving while a turn runs is QUEUED (up to ``ws_max_queued``) and runs after
+  it, in order; beyond that it is refused with an error frame.
+- Server: ``{"type":"session","status":"ready",...}`` once authenticated, the turn frames,
+  ``{"type":"status","content":"cancelled","metadata":{"status":"cancelled"}}`` after a
+  cancel, ``{"type":"error","code":...,"error":...}`` for a refused message (bad frame,
+  rate limit, credits, busy: the session stays open), ``{"type":"ping"}`` when idle.
+- Close codes: 1008 auth or policy (repeated bad frames), 1009 a message over
+  ``ws_max_message_bytes``, 1011 an unexpected server error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from quart import Blueprint
+from quart import websocket
+
+from blueprints.agent_session import AgentSession
+from blueprints.agent_session import SessionClosed
+from quart_app.errors import APIError
+from quart_app.ratelimit import rate_exempt
+from quart_app.services import get_services
+
+__all__ = ["blueprint"]
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("agent_ws", __name__, url_prefix="/api/streaming_agent/scenario")
+
+
+@blueprint.websocket("/ws")
+@rate_exempt  # each message is limited instead (AgentSession.receive_message)
+async def scenario_session() -> None:
+    """Authenticate, then serve messages until the client leaves."""
+    await websocket.accept()
+    services = get_services()
+    session = AgentSession(services.settings.agent, session_id=uuid.uuid4().hex)
+    try:
+        caller = await session.authenticate(
+            websocket.args.get("token"), websocket.remote_addr or "unknown"
+        )
+        await session.serve(caller)
+    except SessionClosed as closed:
+        await websocket.close(closed.code, closed.reason)
+    except APIError as refused:  # authentication failed
+        await websocket.close(1008, refused.message[:120])
+    except asyncio.CancelledError:
+        raise  # the client went away: Quart cancels us, and that must propagate
+    except Exception:
+        log.exception("agent session %s crashed", session.session_id)
+        await websocket.close(1011, "internal error")
