@@ -103,9 +103,9 @@ async def test_bad_token_in_url_closes_1008(app: Quart) -> None:
 async def test_silent_client_is_closed_1008(
     upstream: ScriptedUpstream, make_app: AppFactory
 ) -> None:
-    async with make_app(settings_for(upstream, agent={"ws_auth_timeout_s": 0.2})) as app:
-        async with session(app, None) as ws:
-            assert await closed_with(ws) == 1008
+    settings = settings_for(upstream, agent={"ws_auth_timeout_s": 0.2})
+    async with make_app(settings) as app, session(app, None) as ws:
+        assert await closed_with(ws) == 1008
 
 
 async def test_history_is_kept_across_turns(
@@ -210,18 +210,18 @@ async def test_repeated_garbage_closes_1008(app: Quart, token: str) -> None:
 async def test_oversized_message_closes_1009(
     upstream: ScriptedUpstream, make_app: AppFactory, token: str
 ) -> None:
-    async with make_app(settings_for(upstream, agent={"ws_max_message_bytes": 2048})) as app:
-        async with session(app, token) as ws:
-            await frame(ws)
-            big = {"type": "message", "message": "x", "scenario": copy.deepcopy(SAMPLE)}
-            await ws.send(json.dumps(big))
-            assert await closed_with(ws) == 1009
+    settings = settings_for(upstream, agent={"ws_max_message_bytes": 2048})
+    async with make_app(settings) as app, session(app, token) as ws:
+        await frame(ws)
+        big = {"type": "message", "message": "x", "scenario": copy.deepcopy(SAMPLE)}
+        await ws.send(json.dumps(big))
+        assert await closed_with(ws) == 1009
 
 
 async def test_keepalive_pings_when_idle(
     upstream: ScriptedUpstream, make_app: AppFactory, token: str
 ) -> None:
-    async with make_app(settings_for(upstream, agent={"ws_ping_interval_s": 0.1})) as app:
-        async with session(app, token) as ws:
-            await frame(ws)
-            assert (await frame(ws, limit_s=2))["type"] == "ping"
+    settings = settings_for(upstream, agent={"ws_ping_interval_s": 0.1})
+    async with make_app(settings) as app, session(app, token) as ws:
+        await frame(ws)
+        assert (await frame(ws, limit_s=2))["type"] == "ping"
