@@ -100,7 +100,10 @@ class AgentSession:
                 task.cancel()
             await asyncio.gather(worker, pinger, return_exceptions=True)
 
-    async def _receive(self, raw: str | bytes) -> None:
+    async def _receive(self, raw: str | bytes | None) -> None:
+        if raw is None:  # Quart hands an empty binary frame over as None
+            await self._bad_frame("messages must be JSON objects")
+            return
         if len(raw) > self.config.ws_max_message_bytes:
             raise SessionClosed(1009, "message too big")
         message = self._parse(raw)

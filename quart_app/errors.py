@@ -56,8 +56,10 @@ def error_response(
 
 
 def error_parts(error: Exception) -> tuple[int, str, str, Any]:
-    """``(status, code, message, detail)`` of an error, for transports without HTTP statuses
-    (the WebSocket sends them as an error frame); unknown errors are a generic 500."""
+    """``(status, code, message, detail)`` of an error, for transports without statuses.
+
+    The WebSocket sends them as an error frame; unknown errors are a generic 500.
+    """
     if isinstance(error, APIError):
         return error.status_code, error.code, error.message, error.detail
     if isinstance(error, ProviderError):

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from quart import Quart
@@ -17,12 +18,14 @@ from quart.testing.connections import TestWebsocketConnection as WebsocketConnec
 from quart.testing.connections import WebsocketDisconnectError
 
 from bench.upstream import ScriptedUpstream
+from quart_app import create_app
 from tests.agent.frames import classification
 from tests.agent.samples import SAMPLE
 from tests.blueprints.agent_support import answer_with
 from tests.blueprints.agent_support import schema_name
 from tests.conftest import AppFactory
 from tests.conftest import settings_for
+from tests.serving import served
 
 WS = "/api/streaming_agent/scenario/ws"
 
@@ -225,3 +228,20 @@ async def test_keepalive_pings_when_idle(
     async with make_app(settings) as app, session(app, token) as ws:
         await frame(ws)
         assert (await frame(ws, limit_s=2))["type"] == "ping"
+
+
+async def test_empty_binary_frame_is_a_bad_frame_not_a_crash(
+    upstream: ScriptedUpstream, token: str
+) -> None:
+    # Only a real server delivers this frame (Quart hands it over as None).
+    app = create_app(settings_for(upstream))
+    async with (
+        served(app) as base,
+        aiohttp.ClientSession() as client,
+        client.ws_connect(base.replace("http", "ws") + f"{WS}?token={token}") as ws,
+    ):
+        assert (await ws.receive_json(timeout=10))["status"] == "ready"
+        await ws.send_bytes(b"")
+        assert (await ws.receive_json(timeout=10))["code"] == "BAD_FRAME"
+        await ws.send_json({"type": "ping"})
+        assert (await ws.receive_json(timeout=10))["type"] == "pong"

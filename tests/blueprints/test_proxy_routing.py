@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aiohttp
 import orjson
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from quart import Quart
 
 from bench.upstream import Fault
@@ -26,6 +21,7 @@ from tests.conftest import content_of
 from tests.conftest import frames
 from tests.conftest import settings_for
 from tests.conftest import stream
+from tests.serving import served
 
 MODELS = "/api/proxy/llm/v1/models"
 STATUS = "/api/proxy/llm/v1/status"
@@ -107,37 +103,6 @@ async def test_no_failover_on_client_error(make_app: AppFactory, token: str) -> 
             assert response.status_code == 400
             chats = [r for r in first.requests + second.requests if r.method == "POST"]
             assert len(chats) == 1
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@asynccontextmanager
-async def served(app: Quart) -> AsyncIterator[str]:
-    """Run the app under a real hypercorn on loopback."""
-    config = Config()
-    port = _free_port()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    shutdown = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
-    base = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(100):
-            try:
-                async with session.get(base + STATUS) as response:
-                    if response.status == 200:
-                        break
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    try:
-        yield base
-    finally:
-        shutdown.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_client_disconnect_cancels_upstream_and_frees_slot(

@@ -1,0 +1,112 @@
+"""Structured logs: one JSON object per line (or readable text), each with its request id.
+
+Log shippers parse JSON without regexes, and an operator follows one request from the access
+line to the upstream's own logs through ``request_id`` (also returned to the client and sent
+upstream as ``X-Request-Id``). The request id travels in a ``ContextVar`` set when a request
+starts, so lines logged by ``providers`` and ``credits`` (which know nothing of Quart) carry it
+too, even while a response body streams after the request context is gone.
+
+Nothing here logs bodies, headers or query strings: keys, tokens and prompt text never reach
+a log line by way of this module. Standard library only; ``orjson`` is already a dependency.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any
+from typing import Literal
+
+import orjson
+
+__all__ = ["REQUEST_ID", "JsonFormatter", "TextFormatter", "configure_logging"]
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("storywriter_request_id", default=None)
+"""The id of the request the current task serves (None outside requests)."""
+
+#: Attributes every ``LogRecord`` has; anything else was passed with ``extra=`` and is logged.
+_STANDARD = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
+    | {"message", "asctime", "taskName"}
+)
+_HANDLER_MARK = "_storywriter_handler"
+
+
+_second: list[Any] = [-1, ""]  # the last second formatted, and its text (one per second)
+
+
+def _timestamp(created: float) -> str:
+    seconds = int(created)
+    if seconds != _second[0]:
+        _second[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
+    return f"{_second[1]}.{int((created - seconds) * 1000):03d}Z"
+
+
+def _extras(record: logging.LogRecord) -> list[str]:
+    """Names of the fields passed with ``extra=`` (a set difference, not a loop in Python)."""
+    return sorted(record.__dict__.keys() - _STANDARD)
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "msg", "request_id", ...extra fields}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as one JSON line."""
+        entry: dict[str, Any] = {
+            "ts": _timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = record.__dict__
+        for key in _extras(record):
+            entry[key] = fields[key]
+        if not entry.get("request_id"):
+            request_id = REQUEST_ID.get()
+            if request_id:
+                entry["request_id"] = request_id
+            else:
+                entry.pop("request_id", None)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """The classic one-line format, with the request id and extra fields appended."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as readable text."""
+        line = super().format(record)
+        extra = " ".join(
+            f"{key}={record.__dict__[key]}" for key in _extras(record) if key != "request_id"
+        )
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        if request_id:
+            extra = f"request_id={request_id} {extra}".rstrip()
+        return f"{line} [{extra}]" if extra else line
+
+
+def configure_logging(level: str, log_format: Literal["json", "text"]) -> logging.Handler:
+    """Point the root logger at stderr with the chosen format and level (idempotent).
+
+    Hypercorn's own loggers propagate here when ``hypercorn.toml`` hands them over (see its
+    ``logconfig_dict``), so the whole process logs in one format.
+
+    Returns:
+        The handler this module installed (reused when called again, e.g. by tests).
+    """
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if getattr(h, _HANDLER_MARK, False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        setattr(handler, _HANDLER_MARK, True)
+        root.addHandler(handler)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root.setLevel(level.upper())
+    return handler

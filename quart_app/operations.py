@@ -1,0 +1,105 @@
+"""Wiring of everything an operator uses: logs, metrics, health, docs and graceful shutdown.
+
+``install_operations`` runs in ``create_app`` (hooks and routes, no loop needed);
+``operating`` runs inside the lifespan once the services exist: it attaches the metrics to
+the gateway's observer and billing seams, builds the readiness checks and watches for
+shutdown. It is entered on the services' exit stack, so at shutdown it stops streams
+before billing drains and the ledger closes (the stack unwinds last-in, first-out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from quart import Quart
+from quart import current_app
+
+from quart_app.access import install_access_hooks
+from quart_app.config import Settings
+from quart_app.health import Readiness
+from quart_app.lifecycle import Lifecycle
+from quart_app.logs import configure_logging
+from quart_app.metering import GatewayMetrics
+from quart_app.metering import MeteredBilling
+from quart_app.metrics import Metrics
+from quart_app.services import Services
+
+__all__ = ["Operations", "get_operations", "install_operations", "operating"]
+
+OPERATIONS_KEY = "storywriter.operations"
+
+
+@dataclass(eq=False)
+class Operations:
+    """The operational state of one worker."""
+
+    settings: Settings
+    lifecycle: Lifecycle
+    metrics: Metrics | None
+    readiness: Readiness | None = None
+    services: Services | None = None
+
+
+def get_operations() -> Operations:
+    """The running app's operations."""
+    operations: Operations = current_app.extensions[OPERATIONS_KEY]
+    return operations
+
+
+def install_operations(app: Quart, settings: Settings) -> Operations:
+    """Configure logging, register the probe, metrics and docs routes and the hooks.
+
+    Call after the request-id hook and before the rate limiter is installed, so a draining
+    worker refuses before anything is counted against a user.
+    """
+    from blueprints.docs import blueprint as docs_blueprint
+    from quart_app.ops import blueprint as ops_blueprint
+
+    server = settings.server
+    configure_logging(server.log_level, server.log_format)
+    operations = Operations(
+        settings=settings,
+        lifecycle=Lifecycle(server.shutdown_grace_s),
+        metrics=Metrics() if server.metrics_enabled else None,
+    )
+    app.extensions[OPERATIONS_KEY] = operations
+    app.register_blueprint(ops_blueprint)
+    app.register_blueprint(docs_blueprint)
+    install_access_hooks(
+        app, operations.lifecycle, operations.metrics, log_requests=server.access_log
+    )
+    return operations
+
+
+@asynccontextmanager
+async def operating(app: Quart, services: Services) -> AsyncIterator[Operations]:
+    """Attach metrics and health to ``services`` and watch for shutdown while serving."""
+    operations: Operations = app.extensions[OPERATIONS_KEY]
+    gateway = services.gateway
+    metrics = operations.metrics
+    if metrics is not None:
+        gateway.observer = GatewayMetrics(metrics)
+        gateway.billing = MeteredBilling(
+            gateway.billing, metrics, charges=services.ledger is not None
+        )
+    operations.lifecycle.attach(lambda: gateway.open_streams, gateway.stop_streams)
+    ledger = services.ledger
+    coordination = getattr(services.settings, "coordination", None)
+    operations.readiness = Readiness(
+        [member.upstream for member in services.pool.members],
+        ledger_ping=(lambda: ledger.balance("readyz-probe")) if ledger is not None else None,
+        redis_url=getattr(coordination, "redis_url", None),
+        ttl_s=services.settings.server.readiness_cache_s,
+    )
+    operations.services = services
+    try:
+        async with operations.lifecycle.serving():
+            yield operations
+    finally:
+        operations.services = None
+        readiness, operations.readiness = operations.readiness, None
+        await readiness.close()
+        if metrics is not None:
+            metrics.close()

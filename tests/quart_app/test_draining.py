@@ -1,0 +1,101 @@
+"""Draining in-process: refusals, probes, and streams stopped after the grace period."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from quart import Quart
+from quart.testing.connections import WebsocketResponseError
+
+from bench.upstream import Script
+from bench.upstream import ScriptedUpstream
+from quart_app.operations import OPERATIONS_KEY
+from quart_app.operations import Operations
+from quart_app.services import EXTENSION_KEY
+from quart_app.services import Services
+from tests.conftest import FRONTEND_CHAT
+from tests.conftest import AppFactory
+from tests.conftest import auth
+from tests.conftest import chat_body
+from tests.conftest import frames
+from tests.conftest import read_writes
+from tests.conftest import settings_for
+
+
+def _operations(app: Quart) -> Operations:
+    operations: Operations = app.extensions[OPERATIONS_KEY]
+    return operations
+
+
+def _services(app: Quart) -> Services:
+    services: Services = app.extensions[EXTENSION_KEY]
+    return services
+
+
+async def test_new_requests_are_refused_while_probes_still_answer(app: Quart, token: str) -> None:
+    _operations(app).lifecycle.begin_drain("test")
+    client = app.test_client()
+    refused = await client.post(FRONTEND_CHAT, json=chat_body(), headers=auth(token))
+    assert refused.status_code == 503
+    body = await refused.get_json()
+    assert body["code"] == "DRAINING"
+    assert body["error"]
+    assert refused.headers["Retry-After"]
+    assert (await client.get("/api/proxy/llm/v1/status")).status_code == 503
+    for probe in ("/livez", "/metrics"):
+        assert (await client.get(probe)).status_code == 200
+
+
+async def test_a_stream_in_flight_ends_with_the_shutdown_frame_after_the_grace(
+    make_app: AppFactory, upstream: ScriptedUpstream, token: str
+) -> None:
+    upstream.script = Script(tokens=300, delay_s=0.02)
+    async with make_app(settings_for(upstream, server={"shutdown_grace_s": 0.2})) as app:
+        client = app.test_client()
+        async with client.request(FRONTEND_CHAT, method="POST", headers=auth(token)) as conn:
+            await conn.send(orjson.dumps(chat_body(max_tokens=400)))
+            await conn.send_complete()
+            first = await conn.receive()
+            _operations(app).lifecycle.begin_drain("test")
+            writes = [first, *await read_writes(conn)]
+        payloads = frames(writes)
+        assert orjson.loads(payloads[-1]) == {
+            "error": {"message": "the service is shutting down", "type": "shutting_down"}
+        }
+        assert b"[DONE]" not in payloads
+        services = _services(app)
+        assert services.gateway.open_streams == 0
+        status = await services.pool.status()
+        assert status["providers"][0]["slots_in_use"] == 0
+        await services.gateway.billing.drain()  # type: ignore[attr-defined]
+        assert services.ledger is not None
+        usage = await services.ledger.recent_usage("alice")
+        assert [u.status for u in usage] == ["cancelled"]
+        balance = await services.ledger.balance("alice")
+        assert balance.reserved == 0
+
+
+async def test_a_stream_shorter_than_the_grace_completes(
+    make_app: AppFactory, upstream: ScriptedUpstream, token: str
+) -> None:
+    upstream.script = Script(tokens=10, delay_s=0.02)
+    async with make_app(settings_for(upstream, server={"shutdown_grace_s": 5})) as app:
+        client = app.test_client()
+        async with client.request(FRONTEND_CHAT, method="POST", headers=auth(token)) as conn:
+            await conn.send(orjson.dumps(chat_body()))
+            await conn.send_complete()
+            first = await conn.receive()
+            _operations(app).lifecycle.begin_drain("test")
+            writes = [first, *await read_writes(conn)]
+        assert frames(writes)[-1] == b"[DONE]"
+
+
+async def test_new_websockets_are_refused_while_draining(app: Quart, token: str) -> None:
+    _operations(app).lifecycle.begin_drain("test")
+    client = app.test_client()
+    with pytest.raises(WebsocketResponseError) as refused:
+        async with client.websocket(
+            "/api/streaming_agent/scenario/ws", query_string={"token": token}
+        ) as ws:
+            await ws.receive()
+    assert refused.value.response.status_code == 503

@@ -1,0 +1,115 @@
+"""SIGTERM to a real hypercorn mid-stream: the stream completes or ends with the shutdown
+frame, the slot and the reservation are released, and the call is settled exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.upstream import Script
+from bench.upstream import ScriptedUpstream
+from quart_app.auth import mint_token
+from tests.conftest import FRONTEND_CHAT
+from tests.conftest import MODEL
+from tests.conftest import SECRET
+from tests.conftest import chat_body
+from tests.serving import Served
+from tests.serving import hypercorn_service
+
+
+def _service(upstream: ScriptedUpstream, db: Path, grace_s: float) -> dict[str, Any]:
+    return {
+        "server": {"shutdown_grace_s": grace_s, "log_format": "json"},
+        "auth": {"jwt_secret": SECRET},
+        "embedded": {"enabled": False},
+        "credits": {"database_url": f"sqlite:///{db}"},
+        "providers": [{"name": "scripted", "base_url": upstream.base_url, "models": [MODEL]}],
+    }
+
+
+async def _stream_then_sigterm(served: Served, request_id: str) -> list[bytes]:
+    """Start a stream, SIGTERM hypercorn after the first frames, read until the end."""
+    headers = {
+        "Authorization": f"Bearer {mint_token(SECRET.encode(), 'alice')}",
+        "X-Request-Id": request_id,
+    }
+    payloads: list[bytes] = []
+    buffer = b""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            served.base_url + FRONTEND_CHAT, json=chat_body(max_tokens=500), headers=headers
+        ) as response,
+    ):
+        assert response.status == 200
+        signalled = False
+        async with asyncio.timeout(30):
+            async for data in response.content.iter_any():
+                buffer += data
+                *events, buffer = buffer.split(b"\n\n")
+                payloads.extend(e.removeprefix(b"data: ") for e in events)
+                if not signalled and len(payloads) >= 2:
+                    os.kill(served.process.pid, signal.SIGTERM)
+                    signalled = True
+    assert signalled
+    return payloads
+
+
+async def _exit_code(served: Served) -> int:
+    return await asyncio.to_thread(served.process.wait, 30)
+
+
+def _ledger_rows(db: Path, request_id: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    with sqlite3.connect(db) as conn:
+        usage = conn.execute(
+            "SELECT status, completion_tokens, credits FROM usage_log WHERE request_id = ?",
+            (request_id,),
+        ).fetchall()
+        holds = conn.execute(
+            "SELECT status FROM reservations WHERE request_id = ?", (request_id,)
+        ).fetchall()
+    return usage, holds
+
+
+async def test_a_stream_longer_than_the_grace_ends_with_the_shutdown_frame(
+    tmp_path: Path, upstream: ScriptedUpstream
+) -> None:
+    upstream.script = Script(tokens=400, delay_s=0.025)  # 10 s: far longer than the grace
+    db = tmp_path / "credits.db"
+    with hypercorn_service(tmp_path, _service(upstream, db, grace_s=1.0)) as served:
+        payloads = await _stream_then_sigterm(served, "shutdown-cut")
+        assert await _exit_code(served) == 0, served.log()
+    last = orjson.loads(payloads[-1])
+    assert last == {"error": {"message": "the service is shutting down", "type": "shutting_down"}}
+    assert b"[DONE]" not in payloads
+    await upstream.wait_for_disconnect(timeout=5)  # the upstream call was ended too
+    usage, holds = _ledger_rows(db, "shutdown-cut")
+    assert len(usage) == 1, "settled exactly once"
+    status, completion_tokens, credits = usage[0]
+    assert status == "cancelled"
+    assert 0 < completion_tokens < 400 and credits > 0  # what was generated, no more
+    assert holds == [("settled",)], "the reservation is closed, not left pending"
+    log = served.log()
+    assert '"event": "drain"' in log or '"event":"drain"' in log
+
+
+async def test_a_stream_within_the_grace_completes(
+    tmp_path: Path, upstream: ScriptedUpstream
+) -> None:
+    upstream.script = Script(tokens=40, delay_s=0.025)  # 1 s, well inside the grace
+    db = tmp_path / "credits.db"
+    with hypercorn_service(tmp_path, _service(upstream, db, grace_s=8.0)) as served:
+        payloads = await _stream_then_sigterm(served, "shutdown-finish")
+        assert await _exit_code(served) == 0, served.log()
+    assert payloads[-1] == b"[DONE]"
+    assert all(b'"error"' not in p for p in payloads)
+    usage, holds = _ledger_rows(db, "shutdown-finish")
+    assert usage == [("completed", 40, usage[0][2])]
+    assert holds == [("settled",)]
