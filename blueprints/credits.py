@@ -8,6 +8,7 @@ from quart import Blueprint
 from quart import request
 
 from quart_app.errors import APIError
+from quart_app.ratelimit import rate_limit
 from quart_app.services import current_caller
 from quart_app.services import get_services
 
@@ -17,6 +18,7 @@ blueprint = Blueprint("credits", __name__, url_prefix="/api/credits")
 
 
 @blueprint.get("/me")
+@rate_limit
 async def get_my_credits() -> dict[str, Any]:
     """Balance, holds in flight and the latest usage rows of the caller."""
     caller = current_caller()

@@ -24,6 +24,8 @@ from providers.billing import NoBilling
 from providers.billing import Settlement
 from providers.errors import InvalidUpstreamConfig
 from providers.errors import ProviderError
+from providers.observer import GatewayObserver
+from providers.observer import NoObserver
 from providers.pool import Lease
 from providers.pool import ProviderPool
 from providers.pricing import cost_usd
@@ -42,6 +44,8 @@ __all__ = ["ChatCall", "Gateway", "OpenedStream"]
 log = logging.getLogger(__name__)
 #: Prompts longer than this are tokenised in a thread so the event loop keeps serving.
 _INLINE_COUNT_CHARS = 200_000
+#: The frame that ends a stream the service stops at shutdown (contract 5.1 shape).
+SHUTDOWN_MESSAGE = "the service is shutting down"
 
 
 @dataclass(slots=True)
@@ -90,9 +94,37 @@ def _body(call: ChatCall, model: str, upstream: Upstream, stream: bool) -> bytes
 class Gateway:
     """Completions over the pool (members) or a per-request BYOK upstream (free)."""
 
-    def __init__(self, pool: ProviderPool, billing: Billing | None = None) -> None:
+    def __init__(
+        self,
+        pool: ProviderPool,
+        billing: Billing | None = None,
+        observer: GatewayObserver | None = None,
+    ) -> None:
         self.pool = pool
         self.billing: Billing = billing or NoBilling()
+        self.observer: GatewayObserver = observer or NoObserver()
+        #: Upstream streams being relayed, so that shutdown can end them (one add and one
+        #: discard per stream, nothing per chunk).
+        self._streams: set[UpstreamStream] = set()
+        self._stopping = False
+
+    @property
+    def open_streams(self) -> int:
+        """Streams being relayed right now."""
+        return len(self._streams)
+
+    def stop_streams(self) -> int:
+        """End every stream being relayed with the shutdown error frame; refuse none.
+
+        Closing each upstream connection wakes its relay, which then sends one
+        ``shutting_down`` error frame, releases its slot and settles what was generated.
+        Returns how many streams were stopped.
+        """
+        self._stopping = True
+        streams = list(self._streams)
+        for stream in streams:
+            stream.close()
+        return len(streams)
 
     async def _prompt_tokens(self, call: ChatCall, model: str) -> int:
         size = sum(len(str(m.get("content", ""))) for m in call.messages)
@@ -123,7 +155,9 @@ class Gateway:
         try:
             if byok is not None:
                 return Lease(byok, None), await attempt(byok, model), model, prompt_tokens
-            lease, result = await self.pool.call(model, lambda up: attempt(up, model), candidates)
+            lease, result = await self.pool.call(
+                model, lambda up: attempt(up, model), candidates, user=call.user_id
+            )
         except BaseException:
             failed = _settlement(
                 call, byok, model, prompt_tokens, 0, 0.0, "upstream_error", byok=byok is not None
@@ -135,20 +169,32 @@ class Gateway:
     async def open_stream(self, call: ChatCall, byok: Upstream | None = None) -> OpenedStream:
         """Route, reserve and open the upstream stream; errors here are real HTTP statuses."""
         started = time.monotonic()
+        waited = [0.0]  # seconds spent waiting on upstreams, over every attempt
 
         async def attempt(upstream: Upstream, model: str) -> tuple[UpstreamStream, bytes]:
-            stream = await upstream.open_stream(_body(call, model, upstream, True), call.request_id)
+            sent = time.monotonic()
             try:
-                chunks = stream.chunks()
-                first = await anext(chunks, b"")
-            except BaseException:
-                stream.close()
+                stream = await upstream.open_stream(
+                    _body(call, model, upstream, True), call.request_id
+                )
+                try:
+                    chunks = stream.chunks()
+                    first = await anext(chunks, b"")
+                except BaseException:
+                    stream.close()
+                    raise
+            except ProviderError as error:
+                self.observer.upstream_error(upstream.name, error.code, False)
                 raise
+            finally:
+                waited[0] += time.monotonic() - sent
             return stream, first
 
         lease, (stream, first), model, prompt_tokens = await self._start(call, byok, attempt)
         relay = StreamRelay(reasoning=call.reasoning, model=model, prompt_tokens=prompt_tokens)
-        body = self._relay(call, lease, stream, first, relay, started, byok is not None)
+        body = self._relay(
+            call, lease, stream, first, relay, (started, waited[0]), byok is not None
+        )
         return OpenedStream(body=body, provider=lease.upstream.name, model=model)
 
     async def _relay(
@@ -158,29 +204,44 @@ class Gateway:
         stream: UpstreamStream,
         first: bytes,
         relay: StreamRelay,
-        started: float,
+        timing: tuple[float, float],
         byok: bool,
     ) -> AsyncIterator[bytes]:
         ending: Ending = "client_disconnect"
         upstream = lease.upstream
+        started, waited = timing
+        self._streams.add(stream)
         try:
             try:
                 out = relay.feed(first)
-                if out:
-                    yield out
-                async for data in stream.chunks():
-                    out = relay.feed(data)
+                self.observer.first_byte(
+                    upstream.name, relay.model, time.monotonic() - started, waited, True
+                )
+                # The frames of the read that ends the stream leave with our trailer, in one
+                # write: a fast upstream's whole answer often arrives in the first read.
+                if not relay.done:
                     if out:
                         yield out
-                    if relay.done:
-                        break
+                    out = b""
+                    async for data in stream.chunks():
+                        out = relay.feed(data)
+                        if relay.done:
+                            break
+                        if out:
+                            yield out
+                        out = b""
                 tail = relay.finish()
                 usage = relay.usage()
                 extra = _cost(upstream, usage.prompt_tokens, usage.completion_tokens, byok)
                 ending = "completed"
-                yield tail + relay.trailer(extra)
+                yield out + tail + relay.trailer(extra)
             except ProviderError as error:
+                if self._stopping:
+                    ending = "cancelled"  # bill what was generated, as for a cancellation
+                    yield error_frame(SHUTDOWN_MESSAGE, "shutting_down")
+                    return
                 ending = "upstream_error"
+                self.observer.upstream_error(upstream.name, error.code, True)
                 log.warning(
                     "stream %s from %s failed: %s", call.request_id, upstream.name, error.code
                 )
@@ -189,6 +250,7 @@ class Gateway:
             ending = "cancelled" if ending == "client_disconnect" else ending
             raise
         finally:
+            self._streams.discard(stream)
             stream.close()
             lease.release()
             usage = relay.usage()
@@ -208,13 +270,22 @@ class Gateway:
     async def complete(self, call: ChatCall, byok: Upstream | None = None) -> dict[str, Any]:
         """A non-streamed completion as one ``chat.completion`` object with usage and cost."""
         started = time.monotonic()
+        waited = [0.0]
 
         async def attempt(upstream: Upstream, model: str) -> dict[str, Any]:
-            return await upstream.complete(_body(call, model, upstream, False), call.request_id)
+            sent = time.monotonic()
+            try:
+                return await upstream.complete(_body(call, model, upstream, False), call.request_id)
+            except ProviderError as error:
+                self.observer.upstream_error(upstream.name, error.code, False)
+                raise
+            finally:
+                waited[0] += time.monotonic() - sent
 
         lease, result, model, prompt_tokens = await self._start(call, byok, attempt)
         upstream = lease.upstream
         lease.release()
+        self.observer.first_byte(upstream.name, model, time.monotonic() - started, waited[0], False)
         answer: dict[str, Any] = result
         content = _rewrite_message(answer, call.reasoning)
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}

@@ -7,6 +7,7 @@ before the first byte, the next one serving the model is tried (``FallbackModel`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 from collections.abc import Callable
@@ -18,8 +19,10 @@ from providers.errors import ModelNotFound
 from providers.errors import PoolSaturated
 from providers.errors import ProviderError
 from providers.errors import UpstreamError
+from providers.slots import SlotHold
 from providers.slots import Slots
 from providers.upstream import Upstream
+from providers.waiting import take_slot
 
 __all__ = ["Lease", "PoolMember", "ProviderPool"]
 
@@ -46,17 +49,20 @@ class PoolMember:
 class Lease:
     """A held slot (or none, for BYOK upstreams); ``release`` is idempotent."""
 
-    __slots__ = ("_slots", "upstream")
+    __slots__ = ("_hold", "_slots", "upstream")
 
-    def __init__(self, upstream: Upstream, slots: Slots | None) -> None:
+    def __init__(
+        self, upstream: Upstream, slots: Slots | None = None, hold: SlotHold | None = None
+    ) -> None:
         self.upstream = upstream
         self._slots = slots
+        self._hold = hold
 
     def release(self) -> None:
         """Give the slot back; safe to call on every ending, any number of times."""
         slots, self._slots = self._slots, None
-        if slots is not None:
-            slots.release()
+        if slots is not None and self._hold is not None:
+            slots.release(self._hold)
 
     def __del__(self) -> None:
         # Safety net: a response body that was never iterated still returns its slot.
@@ -66,9 +72,16 @@ class Lease:
 class ProviderPool:
     """All configured upstreams behind one interface."""
 
-    def __init__(self, members: list[PoolMember], default_model: str | None = None) -> None:
+    def __init__(
+        self,
+        members: list[PoolMember],
+        default_model: str | None = None,
+        queue_wait_s: float = 0.0,
+    ) -> None:
         self.members = members
         self._default_model = default_model
+        #: How long a request waits in the fair queue for a slot (0: busy answers at once).
+        self.queue_wait_s = queue_wait_s
 
     async def default_model(self) -> str:
         """The configured default, else the first model of the first upstream."""
@@ -103,18 +116,20 @@ class ProviderPool:
             )
         return sorted(found, key=lambda m: m.load)
 
-    def acquire(self, members: list[PoolMember], model: str) -> Lease:
-        """Lease a slot on the first member with one free, or answer busy."""
-        for member in members:
-            if member.slots.try_acquire():
-                return Lease(member.upstream, member.slots)
-        raise PoolSaturated(f"every provider serving '{model}' is busy; try again shortly")
+    async def acquire(self, members: list[PoolMember], model: str, user: str = "") -> Lease:
+        """Lease a slot for ``user`` on the first member that gives one fairly, or answer busy."""
+        taken = await take_slot(members, user, self.queue_wait_s)
+        if taken is None:
+            raise PoolSaturated(f"every provider serving '{model}' is busy; try again shortly")
+        member, hold = taken
+        return Lease(member.upstream, member.slots, hold)
 
     async def call(
         self,
         model: str,
         attempt: Callable[[Upstream], Awaitable[T]],
         members: list[PoolMember] | None = None,
+        user: str = "",
     ) -> tuple[Lease, T]:
         """Run ``attempt`` on an upstream serving ``model`` with a slot held, failing over.
 
@@ -122,16 +137,21 @@ class ProviderPool:
         and is released on failure. Only retryable failures (refused, timeout, 5xx, 429)
         move on to the next upstream; a 4xx is the caller's problem and is raised at once.
         ``members`` passes candidates the caller already routed, saving a second pass.
+        Slots are taken fairly for ``user`` (``providers.slots``), waiting in the queue
+        only before the first attempt and only when ``queue_wait_s`` allows it.
         """
         if members is None:
             members = await self.candidates(model)
         last_error: UpstreamError | None = None
-        tried = 0
-        for member in members:
-            if not member.slots.try_acquire():
-                continue
-            tried += 1
-            lease = Lease(member.upstream, member.slots)
+        remaining = list(members)
+        while remaining:
+            wait_s = self.queue_wait_s if last_error is None else 0.0
+            taken = await take_slot(remaining, user, wait_s)
+            if taken is None:
+                break
+            member, hold = taken
+            remaining.remove(member)
+            lease = Lease(member.upstream, member.slots, hold)
             try:
                 return lease, await attempt(member.upstream)
             except UpstreamError as error:
@@ -162,17 +182,22 @@ class ProviderPool:
         """True exactly when a new request would find no free slot anywhere."""
         return bool(self.members) and not any(m.has_free_slot for m in self.members)
 
-    def status(self) -> dict[str, Any]:
-        """Busy flag and per-provider slot usage for ``/status``."""
+    async def status(self) -> dict[str, Any]:
+        """Busy flag and per-provider slots and queue for ``/status``, from the shared state.
+
+        ``busy`` is true exactly when a new request would have to wait: no provider has a
+        free slot without a queue in front of it.
+        """
+        usages = await asyncio.gather(*(m.slots.usage() for m in self.members))
         return {
-            "busy": self.busy,
+            "busy": bool(usages) and not any(u.free for u in usages),
             "providers": [
                 {
                     "name": m.upstream.name,
-                    "slots_in_use": m.slots.in_use,
-                    "slots_total": m.slots.capacity,
-                    "queue_length": 0,
+                    "slots_in_use": u.in_use,
+                    "slots_total": u.capacity,
+                    "queue_length": u.queue_length,
                 }
-                for m in self.members
+                for m, u in zip(self.members, usages, strict=True)
             ],
         }

@@ -25,6 +25,8 @@ from pydantic import SecretStr
 from pydantic import ValidationError
 from pydantic import model_validator
 
+from coordination.settings import CoordinationSettings
+from coordination.settings import LimitsSettings
 from providers.embedded_settings import EmbeddedModelSettings
 from providers.settings import UpstreamSettings
 
@@ -59,6 +61,18 @@ class ServerSettings(_Section):
     (contract 5.2); dropped when false."""
     log_level: str = "INFO"
     """Root log level."""
+    log_format: Literal["json", "text"] = "json"
+    """``json``: one JSON object per line (for log shippers); ``text``: for a terminal."""
+    access_log: bool = True
+    """One access-log line per request (method, path, status, duration, request id, user);
+    health and metrics probes are logged at DEBUG only."""
+    shutdown_grace_s: float = Field(default=20.0, ge=0, le=3600)
+    """On SIGTERM, how long in-flight streams may finish before they end with the
+    ``shutting_down`` error frame; keep it below hypercorn's ``graceful_timeout``."""
+    readiness_cache_s: float = Field(default=5.0, ge=0, le=300)
+    """How long ``/readyz`` reuses a provider probe, so probes never hammer upstreams."""
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics at ``/metrics`` (see README: several workers)."""
 
 
 class AuthSettings(_Section):
@@ -114,6 +128,33 @@ class CreditsSettings(_Section):
     """Keep prompt text in the usage log (off: only counts, never content)."""
 
 
+class AgentSettings(_Section):
+    """``[agent]``: the scenario agent and its WebSocket sessions."""
+
+    model: str | None = None
+    """Model for the agent's calls; default: the pool's default model."""
+    max_tokens: int = Field(default=512, ge=16, le=32_000)
+    """Completion limit of each agent LLM call."""
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    """Sampling temperature of the agent's calls."""
+    supports_json_schema: bool = True
+    """Send ``response_format`` json_schema (llama.cpp, vLLM, OpenAI, LM Studio, Ollama do)."""
+    max_message_chars: int = Field(default=8_000, ge=1)
+    """Longest writer message accepted."""
+    max_scenario_chars: int = Field(default=4_000, ge=500)
+    """Budget of scenario JSON shown to the model (photos never are); raise for big models."""
+    reservation_calls: int = Field(default=4, ge=1, le=20)
+    """Credits reserved for a turn: this many calls of prompt + ``max_tokens``."""
+    ws_auth_timeout_s: float = Field(default=10.0, gt=0)
+    """A WebSocket without a token in its URL must send ``auth`` within this time."""
+    ws_ping_interval_s: float = Field(default=20.0, gt=0)
+    """Idle WebSocket sessions get a ``{"type":"ping"}`` this often."""
+    ws_max_message_bytes: int = Field(default=8 * MIB, ge=1024)
+    """Larger WebSocket messages close the session with 1009."""
+    ws_max_queued: int = Field(default=4, ge=0, le=64)
+    """Messages queued behind a running turn; more are refused with an error frame."""
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -122,6 +163,11 @@ class Settings(_Section):
     byok: ByokSettings = ByokSettings()
     embedded: EmbeddedModelSettings = EmbeddedModelSettings()
     credits: CreditsSettings = CreditsSettings()
+    agent: AgentSettings = AgentSettings()
+    limits: LimitsSettings = LimitsSettings()
+    """``[limits]``: per-user rate limits and fair sharing of pool slots."""
+    coordination: CoordinationSettings = CoordinationSettings()
+    """``[coordination]``: memory (default) or Redis for limits, slots and busy status."""
     providers: list[UpstreamSettings] = []
 
     @model_validator(mode="after")

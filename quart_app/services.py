@@ -16,14 +16,20 @@ from dataclasses import dataclass
 from dataclasses import field
 
 import aiohttp
+import httpx
 from quart import current_app
 from quart import g
 from quart import request
 
+from agent.graph import AgentGraph
+from agent.graph import build_graph
+from coordination import Coordination
+from coordination import open_coordination
 from credits.billing import LedgerBilling
 from credits.ledger import Ledger
 from credits.reconciler import reconcile_periodically
 from providers.billing import Billing
+from providers.billing import NoBilling
 from providers.byok import AddressPolicy
 from providers.byok import GuardedResolver
 from providers.byok import check_base_url
@@ -35,7 +41,7 @@ from providers.gateway import Gateway
 from providers.pool import PoolMember
 from providers.pool import ProviderPool
 from providers.settings import UpstreamSettings
-from providers.slots import LocalSlots
+from providers.tokens import encoding_for
 from providers.tokens import seed_offline_cache
 from providers.upstream import Upstream
 from quart_app.auth import Caller
@@ -61,6 +67,9 @@ class Services:
     byok_policy: AddressPolicy
     embedded: EmbeddedHandle | None = None
     ledger: Ledger | None = None
+    coordination: Coordination | None = None
+    agent_graph: AgentGraph | None = None
+    agent_client: httpx.AsyncClient | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -92,6 +101,9 @@ async def _embedded_upstream(
 async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     """Create everything loop-bound; ``stack`` closes it all at shutdown."""
     seed_offline_cache()
+    # Load the tokenizer now, off the loop: the first request used to load it on the loop
+    # (0.1-0.4 s), stalling every request of the worker (and timing out its Redis calls).
+    await asyncio.to_thread(encoding_for, settings.server.default_model)
     secret, generated = load_secret(settings.auth)
     if generated:
         log.warning(
@@ -111,6 +123,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         if found is not None:
             configured.append((found[0], found[1]))
             embedded = found[2]
+    coordination = await open_coordination(settings.limits, settings.coordination, stack)
     members = []
     for upstream_settings, key in configured:
         session = _session(upstream_settings.max_concurrency * 2)
@@ -118,10 +131,14 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         members.append(
             PoolMember(
                 Upstream(upstream_settings, session, api_key=key),
-                LocalSlots(upstream_settings.max_concurrency),
+                coordination.slots(
+                    upstream_settings.name,
+                    upstream_settings.max_concurrency,
+                    per_host=upstream_settings.kind == "local",  # one embedded model per host
+                ),
             )
         )
-    pool = ProviderPool(members, settings.server.default_model)
+    pool = ProviderPool(members, settings.server.default_model, settings.limits.queue_wait_s)
 
     policy = AddressPolicy(
         allow_private=settings.byok.allow_private_addresses,
@@ -132,11 +149,19 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     byok_session = aiohttp.ClientSession(connector=byok_connector, trust_env=False)
     stack.push_async_callback(byok_session.close)
     ledger, billing = await _open_ledger(settings, stack)
+    # The agent's few calls go through the openai SDK (httpx); one pooled client per worker.
+    agent_client = httpx.AsyncClient(
+        timeout=httpx.Timeout(None, connect=10.0), follow_redirects=False, trust_env=False
+    )
+    stack.push_async_callback(agent_client.aclose)
     return Services(
+        agent_graph=build_graph(),
+        agent_client=agent_client,
         settings=settings,
         verifier=verifier,
         pool=pool,
-        gateway=Gateway(pool, billing),
+        gateway=Gateway(pool, coordination.limits.observe(billing or NoBilling())),
+        coordination=coordination,
         ledger=ledger,
         byok_session=byok_session,
         byok_policy=policy,
@@ -189,6 +214,8 @@ def current_caller() -> Caller:
 async def byok_upstream() -> Upstream | None:
     """The caller's own upstream from ``X-BYOK-*`` headers, checked against the SSRF policy."""
     headers = request.headers
+    if not any(name[:7].lower() == "x-byok-" for name, _ in headers.items()):
+        return None  # the usual case, without werkzeug raising KeyError thrice (~3 us)
     spec = parse_byok(
         headers.get("X-BYOK-API-Key"),
         headers.get("X-BYOK-Base-URL"),

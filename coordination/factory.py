@@ -1,0 +1,171 @@
+"""Choose where limits and slots live - this worker's memory or Redis - from the settings.
+
+Memory is the zero-configuration default and exact for one worker; with several hypercorn
+workers it says so at startup, because then every limit and every provider's capacity is
+counted once per worker. With ``redis_url`` everything is shared through one client whose
+retries are off and whose sockets time out like the guard, plus one lease-renewal task.
+The service starts even when Redis is down (the guard answers 503 or falls back), so a
+Redis restart never takes the service with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from coordination.guard import RedisGuard
+from coordination.leases import LeaseKeeper
+from coordination.limits import LimitPolicy
+from coordination.local_limits import LocalRateLimiter
+from coordination.lua import SCRIPTS
+from coordination.ratelimits import RateLimits
+from coordination.redis_limits import RedisRateLimiter
+from coordination.redis_slots import RedisSlots
+from coordination.settings import CoordinationSettings
+from coordination.settings import LimitsSettings
+from coordination.workers import worker_count
+from providers.slots import LocalSlots
+from providers.slots import Slots
+
+__all__ = ["PER_WORKER_WARNING", "Coordination", "open_coordination"]
+
+log = logging.getLogger("coordination")
+_MAX_CONNECTIONS = 64
+_WARM_CONNECTIONS = 8
+_WARM_UP_S = 2.0
+PER_WORKER_WARNING = (
+    "rate limits and slots are per worker process; set [coordination] redis_url to share them"
+)
+
+
+@dataclass(eq=False)
+class Coordination:
+    """The limits and the slot factory of one worker."""
+
+    limits: RateLimits
+    make_slots: Callable[[str, int], Slots]
+    shared: bool
+    keeper: LeaseKeeper | None = None
+
+    def slots(self, provider: str, capacity: int, *, per_host: bool = False) -> Slots:
+        """The slots of one provider; ``per_host`` for an upstream each host runs itself."""
+        return self.make_slots(
+            f"{provider}@{socket.gethostname()}" if per_host else provider, capacity
+        )
+
+
+def policy_of(limits: LimitsSettings) -> LimitPolicy:
+    """The quotas of ``[limits]``."""
+    return LimitPolicy(
+        requests_per_minute=limits.requests_per_minute,
+        concurrent_requests=limits.concurrent_requests,
+        tokens_per_minute=limits.tokens_per_minute,
+    )
+
+
+async def open_coordination(
+    limits: LimitsSettings, settings: CoordinationSettings, stack: AsyncExitStack
+) -> Coordination:
+    """Build the worker's coordination; ``stack`` stops its tasks and client at shutdown."""
+    policy = policy_of(limits)
+    if settings.redis_url is None:
+        workers = worker_count()
+        if workers is None or workers > 1:
+            log.warning(PER_WORKER_WARNING)
+
+        def local_slots(name: str, capacity: int) -> Slots:
+            return LocalSlots(
+                capacity,
+                max_user_share=limits.max_user_share,
+                fair_window_s=limits.fair_window_s,
+                queue_max=limits.queue_max,
+            )
+
+        return Coordination(RateLimits(policy, LocalRateLimiter(policy)), local_slots, False)
+
+    timeout = settings.redis_timeout_s
+    # A bounded pool (a burst waits for a warm connection instead of opening hundreds) and
+    # no retries: every call must fit in ``redis_timeout_s``.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=_MAX_CONNECTIONS,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+    redis = Redis(connection_pool=pool)
+    stack.push_async_callback(redis.aclose)
+    stack.push_async_callback(pool.disconnect)
+    where = _describe(redis)
+    guard = RedisGuard(
+        mode=settings.on_redis_error,
+        timeout_s=timeout,
+        retry_interval_s=settings.retry_interval_s,
+        where=where,
+    )
+    keeper = LeaseKeeper(redis, guard, settings.lease_ttl_s)
+    keeper.start()
+    stack.push_async_callback(keeper.aclose)
+    stack.push_async_callback(guard.drain)
+    if await _warm_up(redis):
+        log.info("rate limits and pool slots are shared through Redis at %s", where)
+    else:
+        log.error("Redis at %s does not answer at startup: requests get on_redis_error", where)
+
+    def shared_slots(name: str, capacity: int) -> Slots:
+        return RedisSlots(
+            redis=redis,
+            guard=guard,
+            keeper=keeper,
+            prefix=settings.key_prefix,
+            name=name,
+            capacity=capacity,
+            max_user_share=limits.max_user_share,
+            fair_window_s=limits.fair_window_s,
+            queue_max=limits.queue_max,
+            lease_ttl_s=settings.lease_ttl_s,
+        )
+
+    limiter = RedisRateLimiter(
+        redis=redis,
+        guard=guard,
+        keeper=keeper,
+        prefix=settings.key_prefix,
+        policy=policy,
+        lease_ttl_s=settings.lease_ttl_s,
+    )
+    return Coordination(RateLimits(policy, limiter), shared_slots, True, keeper)
+
+
+async def _warm_up(redis: Redis) -> bool:
+    """Load the scripts (no NOSCRIPT round trip later) and open a few connections."""
+    try:
+        async with asyncio.timeout(_WARM_UP_S):
+            async with redis.pipeline(transaction=False) as pipe:
+                for script in SCRIPTS:
+                    pipe.script_load(script)
+                await pipe.execute()
+            await asyncio.gather(*(redis.ping() for _ in range(_WARM_CONNECTIONS)))
+    except (RedisError, OSError, TimeoutError):
+        return False
+    return True
+
+
+def _describe(redis: Redis) -> str:
+    """``host:port/db`` of the client, never its password."""
+    kwargs = redis.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"

@@ -1,0 +1,131 @@
+"""The front of the per-user limits: admit, learn the real usage, render the headers.
+
+The wiring (``quart_app.ratelimit``) calls :meth:`RateLimits.admit` once per HTTP request
+or WebSocket message and finishes the grant when the work ends. The gateway's billing seam
+is observed (:meth:`RateLimits.observe`) so that the tokens charged at admission are
+corrected to what the call really used. When every limit is 0 nothing is counted at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakValueDictionary
+
+from coordination.limits import Grant
+from coordination.limits import LimitPolicy
+from coordination.limits import RateLimiter
+from coordination.limits import RateLimitExceeded
+from coordination.limits import Verdict
+from coordination.limits import new_entry
+from coordination.local_limits import LocalRateLimiter
+from providers.billing import Billing
+from providers.billing import Settlement
+
+__all__ = ["RateLimits"]
+
+_UNLIMITED = Verdict(True, None, 0, 0, 0.0, 0.0)
+
+
+class RateLimits:
+    """Per-user limits of one worker, over a local or shared ``RateLimiter``."""
+
+    def __init__(self, policy: LimitPolicy, limiter: RateLimiter) -> None:
+        self.policy = policy
+        self.limiter: RateLimiter | None = limiter if policy.enabled else None
+        self._local = limiter if isinstance(limiter, LocalRateLimiter) and policy.enabled else None
+        self._policy_header = policy.header()
+        self._pending: WeakValueDictionary[tuple[str, str], Grant] = WeakValueDictionary()
+
+    @property
+    def enabled(self) -> bool:
+        """Some limit is on."""
+        return self.limiter is not None
+
+    async def admit(self, user: str, request_id: str | None = None, tokens: int = 0) -> Grant:
+        """Admit one request of ``user`` that may use ``tokens``, or refuse it.
+
+        Raises:
+            RateLimitExceeded: a limit is reached (nothing was charged).
+            CoordinationUnavailable: Redis is down and the operator chose ``fail``.
+        """
+        limiter = self.limiter
+        if limiter is None:
+            return Grant(None, user, "", 0, _UNLIMITED)
+        entry = new_entry()
+        if self._local is not None:  # no coroutine to await in memory
+            verdict = self._local.admit_now(user, entry, tokens)
+        else:
+            verdict = await limiter.admit(user, entry, tokens)
+        if not verdict.allowed:
+            raise RateLimitExceeded(verdict)
+        quota = self.policy.tokens_per_minute
+        charged = min(tokens, quota) if quota and tokens > 0 else 0
+        grant = Grant(limiter, user, entry, charged, verdict)
+        if charged and request_id:
+            self._pending[(user, request_id)] = grant
+        return grant
+
+    def settled(self, settlement: Settlement) -> None:
+        """Record a call's real usage on its grant (the gateway settled it)."""
+        grant = self._pending.pop((settlement.user_id, settlement.request_id), None)
+        if grant is not None:
+            grant.record_usage(settlement.prompt_tokens + settlement.completion_tokens)
+
+    def observe(self, billing: Billing) -> Billing:
+        """``billing`` with every settlement also reported to :meth:`settled`."""
+        return _ObservedBilling(billing, self.settled) if self.enabled else billing
+
+    def headers(self, verdict: Verdict) -> dict[str, str]:
+        """``RateLimit-*`` (and ``Retry-After`` for a refusal) describing ``verdict``."""
+        if verdict.limit is None:
+            return {}
+        headers = {
+            "RateLimit-Limit": str(verdict.quota),
+            "RateLimit-Remaining": str(verdict.remaining),
+            "RateLimit-Reset": str(math.ceil(verdict.reset_s)),
+            "RateLimit-Policy": self._policy_header,
+        }
+        if not verdict.allowed:
+            headers["Retry-After"] = str(retry_after(verdict))
+        return headers
+
+
+def retry_after(verdict: Verdict) -> int:
+    """Whole seconds until the refused request would pass (rounded up, at least 1)."""
+    return max(1, math.ceil(verdict.retry_after_s - 1e-6))
+
+
+def describe(verdict: Verdict) -> str:
+    """A refusal in words for the error body."""
+    wait = retry_after(verdict)
+    if verdict.limit == "concurrency":
+        return (
+            f"rate limit: at most {verdict.quota} requests at once per user; "
+            "retry when one of yours finishes"
+        )
+    return f"rate limit: {verdict.quota} {verdict.limit} per minute per user; retry in {wait} s"
+
+
+class _ObservedBilling:
+    """A ``Billing`` that reports each settlement before passing it on."""
+
+    __slots__ = ("_inner", "_observer")
+
+    def __init__(self, inner: Billing, observer: Callable[[Settlement], None]) -> None:
+        self._inner = inner
+        self._observer = observer
+
+    async def reserve(self, user_id: str, request_id: str, estimate: int) -> None:
+        await self._inner.reserve(user_id, request_id, estimate)
+
+    def settle(self, settlement: Settlement) -> None:
+        try:
+            self._observer(settlement)
+        finally:
+            self._inner.settle(settlement)
+
+    def __getattr__(self, name: str) -> Any:
+        # Transparent for everything else the ledger's billing offers (``drain``, ...).
+        return getattr(self._inner, name)

@@ -1,0 +1,92 @@
+"""Per-user limits shared by every worker and host: one Lua call per admission.
+
+The three keys of a user (requests bucket, tokens bucket, in-flight set) share a hash tag,
+so the script that checks and charges all three is atomic and one round trip. In-flight
+entries are leases renewed by the worker's ``LeaseKeeper``, so a killed worker's requests
+stop counting within the lease TTL. Finishing (dropping the entry, correcting the tokens)
+runs in the background. When Redis fails the operator's choice applies: 503, or this
+worker's own ``LocalRateLimiter`` until Redis answers again.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from coordination.guard import RedisDown
+from coordination.guard import RedisGuard
+from coordination.leases import LeaseKeeper
+from coordination.limits import LimitPolicy
+from coordination.limits import Measure
+from coordination.limits import Verdict
+from coordination.limits import decide
+from coordination.local_limits import LocalRateLimiter
+from coordination.lua import ADMIT
+from coordination.lua import FINISH
+
+__all__ = ["RedisRateLimiter"]
+
+
+class RedisRateLimiter:
+    """The ``RateLimiter`` over Redis, with a local twin for the fallback."""
+
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        guard: RedisGuard,
+        keeper: LeaseKeeper,
+        prefix: str,
+        policy: LimitPolicy,
+        lease_ttl_s: float,
+    ) -> None:
+        self._guard = guard
+        self._keeper = keeper
+        self._prefix = prefix
+        self._policy = policy
+        self._quotas = [
+            policy.requests_per_minute,
+            policy.concurrent_requests,
+            policy.tokens_per_minute,
+        ]
+        self._ttl_ms = int(lease_ttl_s * 1000)
+        self._local = LocalRateLimiter(policy)
+        self._admit = redis.register_script(ADMIT)
+        self._finish = redis.register_script(FINISH)
+
+    def _keys(self, user: str) -> list[str]:
+        base = f"{self._prefix}:rl:{{{user}}}"
+        return [f"{base}:r", f"{base}:t", f"{base}:c"]
+
+    async def admit(self, user: str, entry: str, tokens: int) -> Verdict:  # noqa: D102
+        keys = self._keys(user)
+        args: list[str | int] = [*self._quotas, tokens, entry, self._ttl_ms]
+        try:
+            result = await self._guard.run(lambda: self._admit(keys=keys, args=args))
+        except RedisDown:
+            if self._guard.mode == "fail":
+                raise self._guard.unavailable() from None
+            return self._local.admit_now(user, entry, tokens)
+        allowed, ok_r, level_r, wait_r, ok_c, inflight, ok_t, level_t, wait_t = map(int, result)
+        if allowed and self._policy.concurrent_requests:
+            self._keeper.hold(keys[2], entry)
+        return decide(
+            self._policy,
+            Measure(ok_r == 1, level_r / 1000, wait_r / 1000),
+            Measure(ok_c == 1, inflight),
+            Measure(ok_t == 1, level_t / 1000, wait_t / 1000),
+            shared=True,
+        )
+
+    def finish(self, user: str, entry: str, token_delta: int, *, shared: bool) -> None:  # noqa: D102
+        if not shared:
+            self._local.finish(user, entry, token_delta)
+            return
+        keys = self._keys(user)
+        if self._policy.concurrent_requests:
+            self._keeper.drop(keys[2], entry)
+        elif not (token_delta and self._policy.tokens_per_minute):
+            return
+        args: list[str | int] = [self._policy.tokens_per_minute, entry, token_delta]
+        self._guard.background(
+            lambda: self._guard.run(lambda: self._finish(keys=keys[1:], args=args))
+        )

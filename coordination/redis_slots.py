@@ -1,0 +1,146 @@
+"""Pool slots shared by every worker and host: leases in Redis with a TTL, taken fairly.
+
+Each provider has a sorted set of leases scored by expiry; taking a slot is one Lua call
+that first drops expired leases (a killed worker's), then applies the rules of
+``providers.slots`` (per-user cap, the last slot kept for a waiting user, queued tickets
+first, round-robin order) and adds the lease. Releasing is one call too, run in the
+background so a stream's ending never waits for Redis; if it is lost, the lease expires.
+``/status`` and the busy flag read the same keys, so every worker reports the same thing.
+Waiters poll every ``poll_s`` (releases in other workers cannot wake them) and are woken
+at once by releases in this worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from coordination.guard import RedisDown
+from coordination.guard import RedisGuard
+from coordination.leases import LeaseKeeper
+from coordination.limits import new_entry
+from coordination.lua import LEAVE
+from coordination.lua import SLOT_ACQUIRE
+from coordination.lua import SLOT_RELEASE
+from coordination.lua import SLOT_USAGE
+from providers.slots import LocalSlots
+from providers.slots import Refusal
+from providers.slots import SlotHold
+from providers.slots import SlotUsage
+from providers.slots import user_slot_cap
+
+__all__ = ["RedisSlots"]
+
+_SUFFIXES = ("lease", "owner", "held", "waiting", "queue", "ticket", "clock")
+
+
+class RedisSlots:
+    """The ``Slots`` of one provider, in Redis, with a local twin for the fallback."""
+
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        guard: RedisGuard,
+        keeper: LeaseKeeper,
+        prefix: str,
+        name: str,
+        capacity: int,
+        max_user_share: float,
+        fair_window_s: float,
+        queue_max: int,
+        lease_ttl_s: float,
+        poll_s: float = 0.05,
+    ) -> None:
+        self.capacity = capacity
+        self.poll_s: float | None = poll_s
+        self._guard = guard
+        self._keeper = keeper
+        self._keys = [f"{prefix}:slot:{{{name}}}:{suffix}" for suffix in _SUFFIXES]
+        self._static = [
+            capacity,
+            user_slot_cap(capacity, max_user_share),
+            int(lease_ttl_s * 1000),
+            int(fair_window_s * 1000),
+        ]
+        self._ticket_ttl_ms = max(2000, int(poll_s * 40_000))
+        self._queue_max = queue_max
+        self._local = LocalSlots(
+            capacity,
+            max_user_share=max_user_share,
+            fair_window_s=fair_window_s,
+            queue_max=queue_max,
+        )
+        self._acquire = redis.register_script(SLOT_ACQUIRE)
+        self._release = redis.register_script(SLOT_RELEASE)
+        self._leave = redis.register_script(LEAVE)
+        self._usage = redis.register_script(SLOT_USAGE)
+        self._in_use = 0
+        self._event: asyncio.Event | None = None
+
+    @property
+    def in_use(self) -> int:  # noqa: D102
+        return self._local.in_use if self._guard.down else self._in_use
+
+    async def try_acquire(  # noqa: D102
+        self, user: str, ticket: str | None = None
+    ) -> SlotHold | Refusal:
+        lease = new_entry()
+        args: list[str | int] = [user, lease, *self._static, ticket or ""]
+        args += [self._ticket_ttl_ms, self._queue_max]
+        try:
+            status, in_use, _ = await self._guard.run(
+                lambda: self._acquire(keys=self._keys, args=args)
+            )
+        except RedisDown:
+            if self._guard.mode == "fail":
+                raise self._guard.unavailable() from None
+            return self._local.acquire_now(user, ticket)
+        self._in_use = int(in_use)
+        if status == 1:
+            self._keeper.hold(self._keys[0], lease)
+            return SlotHold(user, lease, shared=True)
+        return "queue_full" if status == -1 else "busy"
+
+    def release(self, hold: SlotHold) -> None:  # noqa: D102
+        if not hold.shared:
+            self._local.release(hold)
+            self._notify()
+            return
+        self._keeper.drop(self._keys[0], hold.lease_id)
+        self._in_use = max(0, self._in_use - 1)
+        self._guard.background(lambda: self._release_shared(hold.lease_id))
+
+    async def _release_shared(self, lease: str) -> None:
+        try:
+            in_use = await self._guard.run(lambda: self._release(keys=self._keys[:3], args=[lease]))
+            self._in_use = int(in_use)
+        finally:
+            self._notify()
+
+    def leave(self, ticket: str) -> None:  # noqa: D102
+        self._local.leave(ticket)
+        self._guard.background(
+            lambda: self._guard.run(lambda: self._leave(keys=self._keys, args=[ticket]))
+        )
+
+    def changed(self) -> asyncio.Event:  # noqa: D102
+        if self._event is None:
+            self._event = asyncio.Event()
+        return self._event
+
+    def _notify(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+    async def usage(self) -> SlotUsage:  # noqa: D102
+        try:
+            in_use, queued = await self._guard.run(lambda: self._usage(keys=self._keys))
+        except RedisDown:
+            if self._guard.mode == "fail":
+                raise self._guard.unavailable() from None
+            return await self._local.usage()
+        self._in_use = int(in_use)
+        return SlotUsage(int(in_use), self.capacity, int(queued))
