@@ -16,6 +16,7 @@ import socket
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis
@@ -34,6 +35,7 @@ from coordination.redis_slots import RedisSlots
 from coordination.settings import CoordinationSettings
 from coordination.settings import LimitsSettings
 from coordination.workers import worker_count
+from providers.host_slots import HostSlots
 from providers.slots import LocalSlots
 from providers.slots import Slots
 
@@ -57,11 +59,20 @@ class Coordination:
     shared: bool
     keeper: LeaseKeeper | None = None
 
-    def slots(self, provider: str, capacity: int, *, per_host: bool = False) -> Slots:
-        """The slots of one provider; ``per_host`` for an upstream each host runs itself."""
-        return self.make_slots(
+    def slots(
+        self, provider: str, capacity: int, *, per_host: bool = False, lock_dir: Path | None = None
+    ) -> Slots:
+        """The slots of one provider; ``per_host`` for an upstream each host runs itself.
+
+        Without Redis, a per-host upstream's slots are also file locks in ``lock_dir``, so the
+        host's workers together never send it more than ``capacity`` requests.
+        """
+        slots = self.make_slots(
             f"{provider}@{socket.gethostname()}" if per_host else provider, capacity
         )
+        if per_host and lock_dir is not None and isinstance(slots, LocalSlots):
+            return HostSlots(slots, lock_dir)
+        return slots
 
 
 def policy_of(limits: LimitsSettings) -> LimitPolicy:

@@ -14,6 +14,7 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -37,6 +38,7 @@ from providers.byok import parse_byok
 from providers.embedded import EmbeddedHandle
 from providers.embedded import EmbeddedModelError
 from providers.embedded import start_or_attach
+from providers.embedded_settings import default_runtime_dir
 from providers.gateway import Gateway
 from providers.pool import PoolMember
 from providers.pool import ProviderPool
@@ -135,6 +137,9 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
                     upstream_settings.name,
                     upstream_settings.max_concurrency,
                     per_host=upstream_settings.kind == "local",  # one embedded model per host
+                    lock_dir=_slot_lock_dir(settings, embedded)
+                    if upstream_settings.kind == "local"
+                    else None,
                 ),
             )
         )
@@ -167,6 +172,14 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         byok_policy=policy,
         embedded=embedded,
     )
+
+
+def _slot_lock_dir(settings: Settings, embedded: EmbeddedHandle | None) -> Path | None:
+    """Where the host's workers count the embedded model's slots (one set per server)."""
+    if embedded is None:
+        return None
+    runtime = settings.embedded.runtime_dir or default_runtime_dir()
+    return runtime / f"slots-{embedded.pid}"
 
 
 async def _open_ledger(
