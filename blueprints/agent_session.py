@@ -21,6 +21,7 @@ from agent import ChatEvent
 from agent import HistoryMessage
 from blueprints.agent_turns import TurnRequest
 from blueprints.agent_turns import start_turn
+from providers.upstream import Upstream
 from quart_app.auth import Caller
 from quart_app.config import AgentSettings
 from quart_app.errors import APIError
@@ -61,6 +62,8 @@ class AgentSession:
         self._current: asyncio.Task[None] | None = None
         self._bad_frames = 0
         self._caller: Caller | None = None
+        self.byok: Upstream | None = None
+        """The caller's own upstream, from ``X-BYOK-*`` handshake headers (non-browser clients)."""
 
     async def authenticate(self, token: str | None, address: str) -> Caller:
         """From ``?token=``, else from a first ``auth`` message; 401 ``APIError`` on failure."""
@@ -171,7 +174,9 @@ class AgentSession:
     async def _turn(self, turn: TurnRequest) -> None:
         assert self._caller is not None
         try:
-            events = await start_turn(self._caller.user_id, turn, history=list(self.history))
+            events = await start_turn(
+                self._caller.user_id, turn, history=list(self.history), byok=self.byok
+            )
         except Exception as error:
             await self._error(error)
             return

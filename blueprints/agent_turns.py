@@ -26,6 +26,7 @@ from agent import AgentEvent
 from agent import HistoryMessage
 from agent import StatusEvent
 from agent import stream_turn
+from providers.agent_models import ActiveTurns
 from providers.agent_models import PoolChatModels
 from providers.agent_models import UsageMeter
 from providers.billing import Billing
@@ -113,13 +114,15 @@ async def start_turn(
         history=history,
         context=context,
     )
-    return _relay(events, models, billing, request_id, user_id, meter, byok)
+    assert services.agent_turns is not None
+    return _relay(events, models, billing, services.agent_turns, request_id, user_id, meter, byok)
 
 
 async def _relay(
     events: AsyncGenerator[AgentEvent, None],
     models: PoolChatModels,
     billing: Billing,
+    turns: ActiveTurns,
     request_id: str,
     user_id: str,
     meter: UsageMeter,
@@ -127,6 +130,7 @@ async def _relay(
 ) -> AsyncGenerator[AgentEvent, None]:
     started = time.monotonic()
     ending: Ending = "client_disconnect"
+    turns.count += 1
     try:
         async with aclosing(events) as frames:
             async for event in frames:
@@ -139,6 +143,7 @@ async def _relay(
         ending = "cancelled"
         raise
     finally:
+        turns.count -= 1
         models.close()
         seconds = time.monotonic() - started
         billing.settle(_settlement(request_id, user_id, meter, seconds, ending, byok))

@@ -14,6 +14,8 @@ Protocol (JSON text messages; the server's turn frames are exactly the SSE envel
   ``{"type":"status","content":"cancelled","metadata":{"status":"cancelled"}}`` after a
   cancel, ``{"type":"error","code":...,"error":...}`` for a refused message (bad frame,
   rate limit, credits, busy: the session stays open), ``{"type":"ping"}`` when idle.
+- BYOK: ``X-BYOK-*`` headers on the handshake (clients that can set them) apply to every
+  turn of the session, like on the SSE endpoint; refused ones close with 1008.
 - Close codes: 1008 auth or policy (repeated bad frames), 1009 a message over
   ``ws_max_message_bytes``, 1011 an unexpected server error.
 """
@@ -29,8 +31,10 @@ from quart import websocket
 
 from blueprints.agent_session import AgentSession
 from blueprints.agent_session import SessionClosed
+from providers.errors import ProviderError
 from quart_app.errors import APIError
 from quart_app.ratelimit import rate_exempt
+from quart_app.services import byok_upstream
 from quart_app.services import get_services
 
 __all__ = ["blueprint"]
@@ -50,10 +54,11 @@ async def scenario_session() -> None:
         caller = await session.authenticate(
             websocket.args.get("token"), websocket.remote_addr or "unknown"
         )
+        session.byok = await byok_upstream(websocket.headers)
         await session.serve(caller)
     except SessionClosed as closed:
         await websocket.close(closed.code, closed.reason)
-    except APIError as refused:  # authentication failed
+    except (APIError, ProviderError) as refused:  # authentication or BYOK headers refused
         await websocket.close(1008, refused.message[:120])
     except asyncio.CancelledError:
         raise  # the client went away: Quart cancels us, and that must propagate

@@ -9,6 +9,7 @@ any proxy request: one reservation before the turn, one settlement after it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,7 +32,26 @@ from providers.pricing import credits_for
 from providers.tokens import count_text_tokens
 from providers.upstream import Upstream
 
-__all__ = ["CallUsage", "PoolChatModels", "UsageMeter"]
+__all__ = ["ActiveTurns", "CallUsage", "PoolChatModels", "UsageMeter"]
+
+
+@dataclass(eq=False)
+class ActiveTurns:
+    """Agent turns being streamed by this worker, so that shutdown can end them.
+
+    Closing the agent's HTTP client fails every call in flight (and any later one); each turn
+    then ends with the agent's own error pair, settles what it used and releases its slot.
+    """
+
+    client: httpx.AsyncClient
+    count: int = 0
+    _closing: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def stop(self) -> int:
+        """End every turn in flight; returns how many there were."""
+        if self.count:
+            self._closing = asyncio.get_running_loop().create_task(self.client.aclose())
+        return self.count
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,7 +84,15 @@ async def operating(app: Quart, services: Services) -> AsyncIterator[Operations]
         gateway.billing = MeteredBilling(
             gateway.billing, metrics, charges=services.ledger is not None
         )
-    operations.lifecycle.attach(lambda: gateway.open_streams, gateway.stop_streams)
+    turns = services.agent_turns
+
+    def open_streams() -> int:
+        return gateway.open_streams + (turns.count if turns is not None else 0)
+
+    def stop_streams() -> int:
+        return gateway.stop_streams() + (turns.stop() if turns is not None else 0)
+
+    operations.lifecycle.attach(open_streams, stop_streams)
     ledger = services.ledger
     coordination = getattr(services.settings, "coordination", None)
     operations.readiness = Readiness(

@@ -21,6 +21,7 @@ import httpx
 from quart import current_app
 from quart import g
 from quart import request
+from werkzeug.datastructures import Headers
 
 from agent.graph import AgentGraph
 from agent.graph import build_graph
@@ -29,6 +30,7 @@ from coordination import open_coordination
 from credits.billing import LedgerBilling
 from credits.ledger import Ledger
 from credits.reconciler import reconcile_periodically
+from providers.agent_models import ActiveTurns
 from providers.billing import Billing
 from providers.billing import NoBilling
 from providers.byok import AddressPolicy
@@ -72,6 +74,7 @@ class Services:
     coordination: Coordination | None = None
     agent_graph: AgentGraph | None = None
     agent_client: httpx.AsyncClient | None = None
+    agent_turns: ActiveTurns | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -162,6 +165,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     return Services(
         agent_graph=build_graph(),
         agent_client=agent_client,
+        agent_turns=ActiveTurns(agent_client),
         settings=settings,
         verifier=verifier,
         pool=pool,
@@ -224,9 +228,14 @@ def current_caller() -> Caller:
     return caller
 
 
-async def byok_upstream() -> Upstream | None:
-    """The caller's own upstream from ``X-BYOK-*`` headers, checked against the SSRF policy."""
-    headers = request.headers
+async def byok_upstream(headers: Headers | None = None) -> Upstream | None:
+    """The caller's own upstream from ``X-BYOK-*`` headers, checked against the SSRF policy.
+
+    Args:
+        headers: The WebSocket handshake's headers; default: the current request's.
+    """
+    if headers is None:
+        headers = request.headers
     if not any(name[:7].lower() == "x-byok-" for name, _ in headers.items()):
         return None  # the usual case, without werkzeug raising KeyError thrice (~3 us)
     spec = parse_byok(

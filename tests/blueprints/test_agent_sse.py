@@ -256,3 +256,45 @@ async def test_disconnect_mid_prose_cancels_upstream_and_frees_slot(
     assert time.monotonic() - started < 1.0
     status = await (await client.get("/api/proxy/llm/v1/status")).get_json()
     assert status["providers"][0]["slots_in_use"] == 0
+
+
+async def test_malformed_json_twice_is_a_clear_error_pair(
+    app: Quart, upstream: ScriptedUpstream, token: str
+) -> None:
+    answer_with(upstream, {"classification": "{not json at all"}, [])
+    _, _, writes = await stream(
+        app, AGENT, {"message": "Rename Mira to Ann", "scenario": sample()}, auth(token)
+    )
+    frames = agent_frames(writes)
+    classification_calls = [
+        r
+        for r in upstream.chat_requests
+        if (r.body.get("response_format") or {}).get("json_schema", {}).get("name")
+        == "classification"
+    ]
+    assert len(classification_calls) == 2, "one repair attempt, then an error"
+    assert frames[-2]["type"] == "chat" and frames[-2]["streaming"] is False
+    assert frames[-1]["metadata"]["status"] == "error" and frames[-1]["metadata"]["error"]
+    assert all(f["type"] != "tool_call" for f in frames)
+
+
+async def test_ambiguous_target_gets_a_clarifying_question(
+    app: Quart, upstream: ScriptedUpstream, token: str
+) -> None:
+    # Two female characters (Aria and Mira): "her" names neither.
+    answer_with(
+        upstream,
+        {"classification": classification(("modification", "character", "Change her name to Zoe"))},
+        [],
+    )
+    scenario = sample()
+    _, _, writes = await stream(
+        app, AGENT, {"message": "Change her name to Zoe", "scenario": scenario}, auth(token)
+    )
+    frames = agent_frames(writes)
+    assert all(f["type"] != "tool_call" for f in frames), "no guess is applied"
+    question = " ".join(f["content"] for f in frames if f["type"] == "chat")
+    assert "?" in question
+    assert "Aria Stone" in question and "Mira" in question
+    assert frames[-1]["metadata"]["status"] == "completed"
+    assert apply(scenario, frames) == scenario

@@ -245,3 +245,30 @@ async def test_empty_binary_frame_is_a_bad_frame_not_a_crash(
         assert (await ws.receive_json(timeout=10))["code"] == "BAD_FRAME"
         await ws.send_json({"type": "ping"})
         assert (await ws.receive_json(timeout=10))["type"] == "pong"
+
+
+async def test_byok_handshake_headers_apply_to_the_session(
+    upstream: ScriptedUpstream, make_app: AppFactory, token: str
+) -> None:
+    explain(upstream)
+    key = "sk-session-own-key-0123456789"
+    headers = {"X-BYOK-API-Key": key, "X-BYOK-Base-URL": upstream.base_url}
+    settings = settings_for(
+        upstream, byok={"allowed_networks": ["127.0.0.0/8"]}, agent={"model": "scripted-model"}
+    )
+    async with make_app(settings) as app:
+        async with app.test_client().websocket(f"{WS}?token={token}", headers=headers) as ws:
+            await frame(ws)
+            await ws.send_json({"type": "message", "message": "Explain"})
+            assert (await until_done(ws))[-1]["metadata"]["status"] == "completed"
+        assert {r.headers["authorization"] for r in upstream.chat_requests} == {f"Bearer {key}"}
+        services = app.extensions["storywriter.services"]
+        await services.gateway.billing.drain()
+        [row] = await services.ledger.recent_usage("alice")
+        assert row.byok and row.credits == 0
+
+
+async def test_forbidden_byok_base_url_closes_1008(app: Quart, token: str) -> None:
+    headers = {"X-BYOK-API-Key": "sk-x-0123456789", "X-BYOK-Base-URL": "http://10.0.0.1/v1"}
+    async with app.test_client().websocket(f"{WS}?token={token}", headers=headers) as ws:
+        assert await closed_with(ws) == 1008

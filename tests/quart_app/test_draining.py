@@ -99,3 +99,38 @@ async def test_new_websockets_are_refused_while_draining(app: Quart, token: str)
         ) as ws:
             await ws.receive()
     assert refused.value.response.status_code == 503
+
+
+async def test_an_agent_turn_in_flight_ends_with_its_error_pair_after_the_grace(
+    make_app: AppFactory, upstream: ScriptedUpstream, token: str
+) -> None:
+    from tests.agent.frames import classification
+    from tests.blueprints.agent_support import AGENT
+    from tests.blueprints.agent_support import answer_with
+
+    answer_with(
+        upstream,
+        {"classification": classification(("details", "scenario", "Tell"))},
+        ["word "] * 400,
+        delay_s=0.02,
+    )
+    async with make_app(settings_for(upstream, server={"shutdown_grace_s": 0.2})) as app:
+        client = app.test_client()
+        async with client.request(AGENT, method="POST", headers=auth(token)) as conn:
+            await conn.send(orjson.dumps({"message": "Tell me"}))
+            await conn.send_complete()
+            first = await conn.receive()
+            _operations(app).lifecycle.begin_drain("test")
+            writes = [first, *await read_writes(conn)]
+        events = [orjson.loads(p) for p in frames(writes)]
+        assert events[-1]["type"] == "status" and events[-1]["metadata"]["status"] == "error"
+        assert events[-2]["type"] == "chat" and events[-2]["streaming"] is False
+        services = _services(app)
+        assert services.agent_turns is not None and services.agent_turns.count == 0
+        status = await services.pool.status()
+        assert status["providers"][0]["slots_in_use"] == 0
+        await services.gateway.billing.drain()  # type: ignore[attr-defined]
+        assert services.ledger is not None
+        [usage] = await services.ledger.recent_usage("alice")
+        assert usage.status == "upstream_error"
+        assert (await services.ledger.balance("alice")).reserved == 0
