@@ -15,9 +15,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterable
-from types import TracebackType
-from typing import Any
 
 from quart import Quart
 from quart import Response
@@ -25,8 +22,8 @@ from quart import g
 from quart import request
 from quart import websocket
 from quart.wrappers.response import DataBody
-from quart.wrappers.response import ResponseBody
 
+from quart_app.bodies import on_body_sent
 from quart_app.errors import APIError
 from quart_app.lifecycle import Lifecycle
 from quart_app.logs import REQUEST_ID
@@ -111,26 +108,6 @@ class _Exchange:
             )
 
 
-class _ObservedBody(ResponseBody):
-    """The response body, unchanged, plus one callback when it has been sent (or not)."""
-
-    __slots__ = ("_exchange", "_inner")
-
-    def __init__(self, inner: ResponseBody, exchange: _Exchange) -> None:
-        self._inner = inner
-        self._exchange = exchange
-
-    async def __aenter__(self) -> AsyncIterable[Any]:
-        body: AsyncIterable[Any] = await self._inner.__aenter__()
-        return body
-
-    async def __aexit__(self, exc_type: type, exc_value: BaseException, tb: TracebackType) -> None:
-        try:
-            await self._inner.__aexit__(exc_type, exc_value, tb)
-        finally:
-            self._exchange.done(exc_type is not None)
-
-
 def install_access_hooks(
     app: Quart, lifecycle: Lifecycle, metrics: Metrics | None, *, log_requests: bool
 ) -> None:
@@ -150,7 +127,7 @@ def install_access_hooks(
         if isinstance(response.response, DataBody):
             exchange.done(False)  # a small body in memory: sending it adds nothing to measure
         else:
-            response.response = _ObservedBody(response.response, exchange)
+            on_body_sent(response, exchange.done)
         return response
 
     @app.before_websocket

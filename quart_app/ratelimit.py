@@ -13,13 +13,11 @@ stream counts until its last frame. WebSocket handlers call :func:`check_message
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable
 from collections.abc import AsyncIterator
 from collections.abc import Awaitable
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from typing import TypeVar
 from typing import overload
@@ -30,7 +28,6 @@ from quart import current_app
 from quart import g
 from quart import request
 from quart.wrappers.response import DataBody
-from quart.wrappers.response import ResponseBody
 
 from coordination.limits import Grant
 from coordination.limits import RateLimitExceeded
@@ -39,6 +36,7 @@ from coordination.ratelimits import RateLimits
 from coordination.ratelimits import describe
 from coordination.ratelimits import retry_after
 from quart_app.auth import Caller
+from quart_app.bodies import on_body_sent
 from quart_app.errors import APIError
 from quart_app.services import EXTENSION_KEY
 from quart_app.services import current_caller
@@ -184,28 +182,6 @@ async def message_limits(caller: Caller, tokens: int = 0) -> AsyncIterator[Grant
         grant.finish()
 
 
-class _FinishingBody(ResponseBody):
-    """A response body that finishes the request's grant when it has been sent."""
-
-    def __init__(self, inner: ResponseBody, grant: Grant) -> None:
-        self._inner = inner
-        self._grant = grant
-
-    async def __aenter__(self) -> AsyncIterable[Any]:
-        body: AsyncIterable[Any] = await self._inner.__aenter__()
-        return body
-
-    async def __aexit__(self, exc_type: type, exc_value: BaseException, tb: TracebackType) -> None:
-        try:
-            await self._inner.__aexit__(exc_type, exc_value, tb)
-        finally:
-            self._grant.finish(0)
-
-    def __del__(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            self._grant.finish(0)  # never sent (the client left before the headers)
-
-
 def install_rate_limits(app: Quart) -> None:
     """Enforce the markers; register after the CORS preflight and request-id hooks."""
     # The hot path: each context-local lookup (request, g, current_app) costs ~2 us here,
@@ -245,5 +221,5 @@ def install_rate_limits(app: Quart) -> None:
         if isinstance(response.response, DataBody):
             grant.finish(0)  # the work is done; sending a small body needs no slot
         else:
-            response.response = _FinishingBody(response.response, grant)
+            on_body_sent(response, lambda _aborted: grant.finish(0))
         return response
