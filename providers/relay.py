@@ -98,26 +98,43 @@ class StreamRelay:
         buffer = self._buffer + data if self._buffer else data
         out: list[bytes] = []
         start = 0
+        # Frames forwarded exactly as they came are not copied one by one: a run of them
+        # leaves as one slice of the upstream's bytes (run = where it began, -1 = none).
+        run = -1
+        find = buffer.find
+        event = self._event
         while not self.done:
-            end = buffer.find(b"\n\n", start)
+            end = find(b"\n\n", start)
             if end < 0:
                 break
-            frame = self._event(buffer[start:end])
-            if frame:
-                out.append(frame)
+            frame = event(buffer, start, end)
+            if frame is None:
+                if run < 0:
+                    run = start
+            else:
+                if run >= 0:
+                    out.append(buffer[run:start])
+                    run = -1
+                if frame:
+                    out.append(frame)
             start = end + 2
+        if run >= 0:
+            out.append(buffer[run:start])
         self._buffer = b"" if self.done else buffer[start:]
         if len(self._buffer) > 4 * 1024 * 1024:
             raise UpstreamProtocolError("upstream sent an event larger than 4 MiB")
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)
 
-    def _event(self, block: bytes) -> bytes:
-        if block.startswith(b"data: "):
-            payload = block[6:]
+    def _event(self, buffer: bytes, start: int, end: int) -> bytes | None:
+        """The event ``buffer[start:end]``: None when it leaves as it came, else its bytes."""
+        plain = buffer.startswith(b"data: ", start, end)
+        if plain:
+            payload = buffer[start + 6 : end]
             if b"\n" in payload:  # several data lines form one payload (SSE spec)
-                payload = self._join_data_lines(block)
+                plain = False
+                payload = self._join_data_lines(buffer[start:end])
         else:
-            payload = self._join_data_lines(block)
+            payload = self._join_data_lines(buffer[start:end])
             if not payload:
                 return b""  # comments, keep-alives, event names
         if payload == b"[DONE]":
@@ -129,7 +146,10 @@ class StreamRelay:
             raise UpstreamProtocolError("upstream sent a malformed stream chunk") from None
         if not isinstance(chunk, dict):
             raise UpstreamProtocolError("upstream sent a stream chunk that is not an object")
-        return self._chunk(chunk, payload)
+        frame = self._chunk(chunk, payload)
+        if frame is None and not plain:
+            return sse_frame(payload)  # unchanged, but re-framed in the contract's framing
+        return frame
 
     @staticmethod
     def _join_data_lines(block: bytes) -> bytes:
@@ -138,7 +158,8 @@ class StreamRelay:
         ]
         return b"\n".join(lines)
 
-    def _chunk(self, chunk: dict[str, Any], payload: bytes) -> bytes:
+    def _chunk(self, chunk: dict[str, Any], payload: bytes) -> bytes | None:
+        """The frame to send for ``chunk``, or None to send ``payload`` unchanged."""
         error = chunk.get("error")
         if error is not None:
             message = error.get("message") if isinstance(error, dict) else str(error)
@@ -175,7 +196,7 @@ class StreamRelay:
             delta["content"] = content[:cut] if cut >= 0 else content
             changed = True
         if not changed:
-            return sse_frame(payload)
+            return None
         if not delta.get("content") and not delta.get("role") and not choice.get("finish_reason"):
             return b""  # nothing left to say in this frame
         choice["delta"] = delta

@@ -26,6 +26,10 @@ __all__ = ["Upstream", "UpstreamStream"]
 _READ_SIZE = 65536
 
 
+class _Silence(Exception):
+    """Set on a stream's body by its watchdog: the upstream sent nothing in time."""
+
+
 class UpstreamStream:
     """An open streamed response: raw SSE bytes as they arrive, with a between-chunk timeout."""
 
@@ -33,6 +37,13 @@ class UpstreamStream:
         self._response = response
         self.upstream = upstream
         self._chunks = self._read()
+        # One watchdog timer per stream rather than an ``asyncio.timeout`` per read (~5 us
+        # each, a good share of relaying one token): every read moves ``_deadline``, and a
+        # timer that fires before it re-arms itself for it.
+        self._deadline = 0.0
+        self._waiting = False
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = 0.0
 
     def chunks(self) -> AsyncIterator[bytes]:
         """The one iterator over the body, yielding whatever bytes are available.
@@ -44,20 +55,25 @@ class UpstreamStream:
     async def _read(self) -> AsyncIterator[bytes]:
         content = self._response.content
         settings = self.upstream.settings
+        loop = asyncio.get_running_loop()
         # The first read may wait for prompt processing; later ones only for the next token.
         wait = settings.first_byte_timeout_s
         try:
             while True:
-                # A fresh timeout per read: the generator may be resumed by another task (the
-                # handler reads the first chunk, the response task the rest), and a timeout
-                # must never be left armed across a ``yield``.
-                async with asyncio.timeout(wait):
+                # The generator may be resumed by another task (the handler reads the first
+                # chunk, the response task the rest), so the watchdog never cancels a task:
+                # it fails the read itself, and only while one is waiting.
+                self._arm(loop, wait)
+                self._waiting = True
+                try:
                     data = await content.readany()
+                finally:
+                    self._waiting = False
                 if not data:
                     return
                 wait = settings.chunk_timeout_s
                 yield data
-        except TimeoutError:
+        except _Silence:
             raise UpstreamTimeout(
                 f"upstream {self.upstream.name} sent nothing for {wait:g} s"
             ) from None
@@ -65,9 +81,35 @@ class UpstreamStream:
             raise UpstreamUnavailable(
                 f"upstream {self.upstream.name} broke the stream ({type(error).__name__})"
             ) from None
+        finally:
+            self._disarm()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, wait: float) -> None:
+        deadline = loop.time() + wait
+        self._deadline = deadline
+        if self._watchdog is None or deadline < self._watchdog_at:
+            self._disarm()
+            self._watchdog_at = deadline
+            self._watchdog = loop.call_at(deadline, self._bark, loop)
+
+    def _bark(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._watchdog = None
+        if not self._waiting:
+            return  # the next read arms it again
+        if loop.time() < self._deadline:
+            self._watchdog_at = self._deadline
+            self._watchdog = loop.call_at(self._deadline, self._bark, loop)
+            return
+        self._response.content.set_exception(_Silence())
+
+    def _disarm(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     def close(self) -> None:
         """Close the connection now: the upstream sees the request end and stops generating."""
+        self._disarm()
         self._response.close()
 
 

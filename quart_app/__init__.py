@@ -74,16 +74,10 @@ def create_app(settings: Settings | None = None) -> Quart:
             await stack.enter_async_context(operating(app, services))  # exits first
             # What exists now lives as long as the worker (modules, settings, services):
             # keep it out of the cyclic GC's full collections, which otherwise rescan all
-            # ~200k objects every few seconds under load (100+ ms pauses, measured). And
-            # collect the young generation after 20,000 new objects rather than 700: at 700,
-            # whatever 1,000 open streams hold was promoted and rescanned over and over
-            # (20-300 ms pauses, measured).
+            # ~200k objects every few seconds under load (100+ ms pauses, measured).
             gc.collect()
             gc.freeze()
-            thresholds = gc.get_threshold()
-            gc.set_threshold(20_000, 10, 10)
             yield
-            gc.set_threshold(*thresholds)
             gc.unfreeze()
             app.extensions.pop(EXTENSION_KEY, None)
 
