@@ -282,7 +282,10 @@ keep_alive_timeout = 75
             stdout=service_log,
             stderr=subprocess.STDOUT,
         )
-        _wait_until("the service", f"{self.service_root}/api/proxy/llm/v1/status", self.service, 60)
+        # Generous: on a busy machine the first start imports everything without .pyc files.
+        _wait_until(
+            "the service", f"{self.service_root}/api/proxy/llm/v1/status", self.service, 180
+        )
         self.service_pid = worker_pid(self.service.pid) if opts.workers > 0 else self.service.pid
         return self
 
