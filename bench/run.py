@@ -19,8 +19,8 @@ and the share of core 1 other processes took (how noisy the run was).
 Writes ``bench/results/latest.json``, ``latest.md`` and ``latency.png`` (service vs direct
 latency distributions; needs matplotlib, ``pip install -e '.[bench]'``).
 
-    python -m bench.run                      # everything, ~20 minutes with the soak
-    python -m bench.run --quick              # a smoke run, ~3 minutes
+    python -m bench.run                      # everything, ~25 minutes with the soak
+    python -m bench.run --quick              # a smoke run, a few minutes
     python -m bench.run --scenarios B,C --reps 5
 """
 
