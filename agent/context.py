@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Protocol
 
-from langchain_core.language_models import BaseChatModel
+if TYPE_CHECKING:  # only annotations: importing the agent's context stays light
+    from langchain_core.language_models import BaseChatModel
 
 __all__ = ["AgentContext", "ChatModelSource"]
 

@@ -17,8 +17,8 @@ import orjson
 from pydantic import ValidationError
 from quart import websocket
 
-from agent import ChatEvent
-from agent import HistoryMessage
+from agent.events import ChatEvent
+from agent.state import HistoryMessage
 from blueprints.agent_turns import TurnRequest
 from blueprints.agent_turns import start_turn
 from providers.upstream import Upstream

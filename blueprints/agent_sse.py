@@ -9,7 +9,7 @@ from quart import Blueprint
 from quart import Response
 from quart import request
 
-from agent import AgentEvent
+from agent.events import AgentEvent
 from blueprints.agent_turns import TurnRequest
 from blueprints.agent_turns import start_turn
 from blueprints.sse import sse_response
@@ -27,9 +27,15 @@ blueprint = Blueprint("agent_sse", __name__, url_prefix="/api/streaming_agent/sc
 @blueprint.get("/stream/health")
 @rate_exempt
 async def get_agent_health() -> tuple[dict[str, Any], int]:
-    """The frontend enables its chat panel only when this says ``healthy``."""
+    """The frontend enables its chat panel only when this says ``healthy``.
+
+    It asks when a writer opens that panel: the moment to start loading the agent stack
+    in the background, so that the first turn rarely waits for it.
+    """
     services = get_services()
-    ready = services.agent_graph is not None and bool(services.pool.members)
+    ready = bool(services.pool.members)
+    if ready:
+        services.agent.warm()
     body = {
         "status": "healthy" if ready else "unhealthy",
         "agent": "scenario",

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from collections.abc import Sequence
 from contextlib import aclosing
+from typing import TYPE_CHECKING
 from typing import Any
 
 import orjson
@@ -21,22 +22,23 @@ from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
 
-from agent import AgentContext
-from agent import AgentEvent
-from agent import HistoryMessage
-from agent import StatusEvent
-from agent import stream_turn
-from providers.agent_models import ActiveTurns
-from providers.agent_models import PoolChatModels
-from providers.agent_models import UsageMeter
+from agent.context import AgentContext
+from agent.events import AgentEvent
+from agent.events import StatusEvent
+from agent.state import HistoryMessage
 from providers.billing import Billing
 from providers.billing import Ending
 from providers.billing import Settlement
 from providers.pricing import estimate_reservation
-from providers.tokens import count_text_tokens
+from providers.tokens import estimate_prompt_tokens
 from providers.upstream import Upstream
 from quart_app.errors import APIError
 from quart_app.services import get_services
+
+if TYPE_CHECKING:  # the agent stack is imported on first use (quart_app.agent_runtime)
+    from providers.agent_models import ActiveTurns
+    from providers.agent_models import PoolChatModels
+    from providers.agent_models import UsageMeter
 
 __all__ = ["TurnRequest", "start_turn"]
 
@@ -75,14 +77,18 @@ async def start_turn(
         raise APIError(
             400, "INVALID_REQUEST", f"message is longer than {config.max_message_chars} characters"
         )
-    assert services.agent_graph is not None and services.agent_client is not None
+    runtime = await services.agent.get()  # loads the agent stack on the first turn
+    from agent.stream import stream_turn  # both loaded by now: plain dictionary lookups
+    from providers.agent_models import PoolChatModels
+    from providers.agent_models import UsageMeter
+
     pool = services.pool
     billing = services.gateway.billing
     request_id = uuid.uuid4().hex
     meter = UsageMeter()
     models = PoolChatModels(
         pool,
-        services.agent_client,
+        runtime.client,
         meter,
         user=user_id,
         byok=byok,
@@ -93,7 +99,8 @@ async def start_turn(
         model = config.model or await pool.default_model()
         multiplier = max(m.upstream.settings.multiplier for m in await pool.candidates(model))
         shown = min(len(orjson.dumps(turn.scenario or {})), config.max_scenario_chars)
-        prompt = count_text_tokens(turn.message, model) + shown // 3 + _PROMPT_OVERHEAD_TOKENS
+        message = [{"role": "user", "content": turn.message}]
+        prompt = estimate_prompt_tokens(message) + shown // 3 + _PROMPT_OVERHEAD_TOKENS
         estimate = estimate_reservation(prompt, config.max_tokens, multiplier)
         await billing.reserve(user_id, request_id, estimate * config.reservation_calls)
     try:
@@ -108,14 +115,13 @@ async def start_turn(
         max_scenario_chars=config.max_scenario_chars,
     )
     events = stream_turn(
-        services.agent_graph,
+        runtime.graph,
         message=turn.message,
         scenario=turn.scenario,
         history=history,
         context=context,
     )
-    assert services.agent_turns is not None
-    return _relay(events, models, billing, services.agent_turns, request_id, user_id, meter, byok)
+    return _relay(events, models, billing, runtime.turns, request_id, user_id, meter, byok)
 
 
 async def _relay(

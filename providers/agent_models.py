@@ -30,6 +30,7 @@ from providers.pool import Lease
 from providers.pool import ProviderPool
 from providers.pricing import credits_for
 from providers.tokens import count_text_tokens
+from providers.tokens import load_tokenizer
 from providers.upstream import Upstream
 
 __all__ = ["ActiveTurns", "CallUsage", "PoolChatModels", "UsageMeter"]
@@ -115,6 +116,7 @@ class _Recorder(AsyncCallbackHandler):
                     prompt += usage.get("input_tokens", 0)
                     completion += usage.get("output_tokens", 0)
         if not completion and text:
+            await load_tokenizer(self._model)  # off the loop, the first time
             completion = count_text_tokens(text, self._model)
         settings = self._upstream.settings
         self._meter.calls.append(

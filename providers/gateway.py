@@ -36,6 +36,9 @@ from providers.relay import StreamRelay
 from providers.relay import error_frame
 from providers.tokens import count_message_tokens
 from providers.tokens import count_text_tokens
+from providers.tokens import estimate_prompt_tokens
+from providers.tokens import load_tokenizer
+from providers.tokens import tokenizer_loaded
 from providers.upstream import Upstream
 from providers.upstream import UpstreamStream
 
@@ -44,6 +47,23 @@ __all__ = ["ChatCall", "Gateway", "OpenedStream"]
 log = logging.getLogger(__name__)
 #: Prompts longer than this are tokenised in a thread so the event loop keeps serving.
 _INLINE_COUNT_CHARS = 200_000
+
+
+def _counts_inline(call: ChatCall, model: str) -> bool:
+    """Whether the prompt can be counted on the loop right now (tokenizer loaded, not huge)."""
+    if not tokenizer_loaded(model):
+        return False
+    return sum(len(str(m.get("content", ""))) for m in call.messages) <= _INLINE_COUNT_CHARS
+
+
+async def _count_prompt(call: ChatCall, model: str) -> int:
+    """The tokenizer's count of a prompt, loading the tokenizer off the loop if needed."""
+    if _counts_inline(call, model):
+        return count_message_tokens(call.messages, model)
+    await load_tokenizer(model)
+    return await asyncio.to_thread(count_message_tokens, call.messages, model)
+
+
 #: The frame that ends a stream the service stops at shutdown (contract 5.1 shape).
 SHUTDOWN_MESSAGE = "the service is shutting down"
 
@@ -107,6 +127,8 @@ class Gateway:
         #: discard per stream, nothing per chunk).
         self._streams: set[UpstreamStream] = set()
         self._stopping = False
+        #: Settlements waiting for the tokenizer to load (``_settle_counted``).
+        self._counting: set[asyncio.Task[None]] = set()
 
     @property
     def open_streams(self) -> int:
@@ -126,11 +148,39 @@ class Gateway:
             stream.close()
         return len(streams)
 
-    async def _prompt_tokens(self, call: ChatCall, model: str) -> int:
-        size = sum(len(str(m.get("content", ""))) for m in call.messages)
-        if size > _INLINE_COUNT_CHARS:
-            return await asyncio.to_thread(count_message_tokens, call.messages, model)
-        return count_message_tokens(call.messages, model)
+    async def drain(self) -> None:
+        """Wait for settlements still counting tokens (at shutdown, before billing drains)."""
+        while self._counting:
+            await asyncio.gather(*self._counting, return_exceptions=True)
+
+    def _settle_counted(
+        self, call: ChatCall, model: str, settle: Callable[[int | None], None]
+    ) -> None:
+        """Run ``settle(prompt_tokens)`` now if counting is ready, else once it is.
+
+        ``settle`` gets the tokenizer's prompt count (None when the upstream reported it)
+        and may count completion text itself. An ending that cannot wait (a client
+        disconnect, a cancellation) must not load the tokenizer on the event loop (0.1-0.4
+        s for every stream of the worker), so its settlement moves to a task that loads it
+        in a thread first; ``drain`` waits for such tasks at shutdown.
+        """
+        if _counts_inline(call, model):
+            settle(count_message_tokens(call.messages, model))
+            return
+
+        async def count_then_settle() -> None:
+            try:
+                prompt: int | None = await _count_prompt(call, model)
+            except Exception:
+                log.exception(
+                    "counting the prompt of %s failed: kept the estimate", call.request_id
+                )
+                prompt = None
+            settle(prompt)
+
+        task = asyncio.get_running_loop().create_task(count_then_settle())
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
 
     async def _start(
         self,
@@ -146,7 +196,8 @@ class Gateway:
         model = call.model or (await self.pool.default_model() if byok is None else "")
         if not model:
             raise InvalidUpstreamConfig("a request to a BYOK upstream must name its model")
-        prompt_tokens = await self._prompt_tokens(call, model)
+        # The hold needs an estimate only: the settlement counts (or takes the upstream's count).
+        prompt_tokens = estimate_prompt_tokens(call.messages)
         if byok is None:
             candidates = await self.pool.candidates(model)
             multiplier = max(m.upstream.settings.multiplier for m in candidates)
@@ -210,6 +261,7 @@ class Gateway:
         ending: Ending = "client_disconnect"
         upstream = lease.upstream
         started, waited = timing
+        counted = False  # whether relay.prompt_tokens holds the tokenizer's count
         self._streams.add(stream)
         try:
             try:
@@ -231,6 +283,9 @@ class Gateway:
                             yield out
                         out = b""
                 tail = relay.finish()
+                if not relay.prompt_reported:
+                    relay.prompt_tokens = await _count_prompt(call, relay.model)
+                    counted = True
                 usage = relay.usage()
                 extra = _cost(upstream, usage.prompt_tokens, usage.completion_tokens, byok)
                 ending = "completed"
@@ -253,19 +308,29 @@ class Gateway:
             self._streams.discard(stream)
             stream.close()
             lease.release()
-            usage = relay.usage()
-            self.billing.settle(
-                _settlement(
-                    call,
-                    upstream,
-                    relay.model,
-                    usage.prompt_tokens,
-                    usage.completion_tokens,
-                    time.monotonic() - started,
-                    ending,
-                    byok=byok,
+            seconds = time.monotonic() - started
+
+            def settle(prompt: int | None) -> None:
+                if prompt is not None:
+                    relay.prompt_tokens = prompt
+                usage = relay.usage()
+                self.billing.settle(
+                    _settlement(
+                        call,
+                        upstream,
+                        relay.model,
+                        usage.prompt_tokens,
+                        usage.completion_tokens,
+                        seconds,
+                        ending,
+                        byok=byok,
+                    )
                 )
-            )
+
+            if counted or relay.prompt_reported:
+                settle(None)
+            else:
+                self._settle_counted(call, relay.model, settle)
 
     async def complete(self, call: ChatCall, byok: Upstream | None = None) -> dict[str, Any]:
         """A non-streamed completion as one ``chat.completion`` object with usage and cost."""
@@ -290,30 +355,53 @@ class Gateway:
         content = _rewrite_message(answer, call.reasoning)
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
         assert isinstance(usage, dict)
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens")
-        prompt = prompt if isinstance(prompt, int) else prompt_tokens
-        completion = (
-            completion if isinstance(completion, int) else count_text_tokens(content, model)
-        )
-        answer["usage"] = {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-        answer.update(_cost(upstream, prompt, completion, byok is not None))
-        self.billing.settle(
-            _settlement(
-                call,
-                upstream,
-                model,
-                prompt,
-                completion,
-                time.monotonic() - started,
-                "completed",
-                byok=byok is not None,
+        reported_prompt = usage.get("prompt_tokens")
+        reported_completion = usage.get("completion_tokens")
+        seconds = time.monotonic() - started
+
+        def settle(counted_prompt: int | None) -> None:
+            prompt = reported_prompt if isinstance(reported_prompt, int) else counted_prompt
+            if prompt is None:
+                prompt = prompt_tokens  # counting failed (logged): the estimate
+            completion = (
+                reported_completion
+                if isinstance(reported_completion, int)
+                else count_text_tokens(content, model)
             )
-        )
+            answer["usage"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+            answer.update(_cost(upstream, prompt, completion, byok is not None))
+            self.billing.settle(
+                _settlement(
+                    call,
+                    upstream,
+                    model,
+                    prompt,
+                    completion,
+                    seconds,
+                    "completed",
+                    byok=byok is not None,
+                )
+            )
+
+        if isinstance(reported_prompt, int) and isinstance(reported_completion, int):
+            settle(None)
+            return answer
+        # Our own counts: settled even if this request is cancelled while the tokenizer loads.
+        counted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def settle_then_answer(prompt: int | None) -> None:
+            try:
+                settle(prompt)
+            finally:
+                if not counted.done():
+                    counted.set_result(None)
+
+        self._settle_counted(call, model, settle_then_answer)
+        await counted
         return answer
 
 

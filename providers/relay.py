@@ -74,7 +74,8 @@ class StreamRelay:
     reasoning: ReasoningMode
     model: str
     prompt_tokens: int
-    """Our pre-call count, replaced by the upstream's when it reports usage."""
+    """Our pre-call estimate: the upstream's count replaces it when reported, else the
+    caller sets the tokenizer's count before asking for ``usage``."""
     done: bool = False
     finish_reason: str | None = None
     _buffer: bytes = b""
@@ -257,8 +258,22 @@ class StreamRelay:
             )
         )
 
+    @property
+    def prompt_reported(self) -> bool:
+        """Whether the upstream reported both token counts (so nothing is counted here)."""
+        reported = self._reported
+        return (
+            reported is not None
+            and isinstance(reported.get("completion_tokens"), int)
+            and isinstance(reported.get("prompt_tokens"), int)
+        )
+
     def usage(self) -> Usage:
-        """Usage so far: the upstream's report when it gave one, else counted from the text."""
+        """Usage so far: the upstream's report when it gave one, else counted from the text.
+
+        Counting needs the model's tokenizer: on the event loop, make sure it is loaded
+        (``providers.tokens.load_tokenizer``) unless ``prompt_reported``.
+        """
         reported = self._reported
         if reported is not None and isinstance(reported.get("completion_tokens"), int):
             prompt = reported.get("prompt_tokens")

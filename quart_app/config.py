@@ -133,6 +133,8 @@ class AgentSettings(_Section):
 
     model: str | None = None
     """Model for the agent's calls; default: the pool's default model."""
+    preload: bool = False
+    """Load the agent stack (~55 MiB per worker) at startup instead of on first use."""
     max_tokens: int = Field(default=512, ge=16, le=32_000)
     """Completion limit of each agent LLM call."""
     temperature: float = Field(default=0.7, ge=0, le=2)

@@ -84,13 +84,15 @@ async def operating(app: Quart, services: Services) -> AsyncIterator[Operations]
         gateway.billing = MeteredBilling(
             gateway.billing, metrics, charges=services.ledger is not None
         )
-    turns = services.agent_turns
+    agent = services.agent
 
     def open_streams() -> int:
-        return gateway.open_streams + (turns.count if turns is not None else 0)
+        runtime = agent.loaded
+        return gateway.open_streams + (runtime.turns.count if runtime is not None else 0)
 
     def stop_streams() -> int:
-        return gateway.stop_streams() + (turns.stop() if turns is not None else 0)
+        runtime = agent.loaded
+        return gateway.stop_streams() + (runtime.turns.stop() if runtime is not None else 0)
 
     operations.lifecycle.attach(open_streams, stop_streams)
     ledger = services.ledger

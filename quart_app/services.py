@@ -17,20 +17,16 @@ from dataclasses import field
 from pathlib import Path
 
 import aiohttp
-import httpx
 from quart import current_app
 from quart import g
 from quart import request
 from werkzeug.datastructures import Headers
 
-from agent.graph import AgentGraph
-from agent.graph import build_graph
 from coordination import Coordination
 from coordination import open_coordination
 from credits.billing import LedgerBilling
 from credits.ledger import Ledger
 from credits.reconciler import reconcile_periodically
-from providers.agent_models import ActiveTurns
 from providers.billing import Billing
 from providers.billing import NoBilling
 from providers.byok import AddressPolicy
@@ -45,9 +41,9 @@ from providers.gateway import Gateway
 from providers.pool import PoolMember
 from providers.pool import ProviderPool
 from providers.settings import UpstreamSettings
-from providers.tokens import encoding_for
 from providers.tokens import seed_offline_cache
 from providers.upstream import Upstream
+from quart_app.agent_runtime import AgentLoader
 from quart_app.auth import Caller
 from quart_app.auth import TokenVerifier
 from quart_app.auth import load_secret
@@ -69,12 +65,11 @@ class Services:
     gateway: Gateway
     byok_session: aiohttp.ClientSession
     byok_policy: AddressPolicy
+    agent: AgentLoader
+    """The scenario agent's graph and client, loaded on first use (``quart_app.agent_runtime``)."""
     embedded: EmbeddedHandle | None = None
     ledger: Ledger | None = None
     coordination: Coordination | None = None
-    agent_graph: AgentGraph | None = None
-    agent_client: httpx.AsyncClient | None = None
-    agent_turns: ActiveTurns | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -105,10 +100,9 @@ async def _embedded_upstream(
 
 async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     """Create everything loop-bound; ``stack`` closes it all at shutdown."""
-    seed_offline_cache()
-    # Load the tokenizer now, off the loop: the first request used to load it on the loop
-    # (0.1-0.4 s), stalling every request of the worker (and timing out its Redis calls).
-    await asyncio.to_thread(encoding_for, settings.server.default_model)
+    # The tokenizer loads on first need, off the loop (providers.tokens): most upstreams
+    # report usage, and an encoding is ~40 MiB per worker. Its files are seeded now.
+    await asyncio.to_thread(seed_offline_cache)
     secret, generated = load_secret(settings.auth)
     if generated:
         log.warning(
@@ -157,19 +151,17 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     byok_session = aiohttp.ClientSession(connector=byok_connector, trust_env=False)
     stack.push_async_callback(byok_session.close)
     ledger, billing = await _open_ledger(settings, stack)
-    # The agent's few calls go through the openai SDK (httpx); one pooled client per worker.
-    agent_client = httpx.AsyncClient(
-        timeout=httpx.Timeout(None, connect=10.0), follow_redirects=False, trust_env=False
-    )
-    stack.push_async_callback(agent_client.aclose)
+    gateway = Gateway(pool, coordination.limits.observe(billing or NoBilling()))
+    stack.push_async_callback(gateway.drain)  # settlements still counting, before billing's
+    agent = AgentLoader(stack)
+    if settings.agent.preload:
+        await agent.get()
     return Services(
-        agent_graph=build_graph(),
-        agent_client=agent_client,
-        agent_turns=ActiveTurns(agent_client),
+        agent=agent,
         settings=settings,
         verifier=verifier,
         pool=pool,
-        gateway=Gateway(pool, coordination.limits.observe(billing or NoBilling())),
+        gateway=gateway,
         coordination=coordination,
         ledger=ledger,
         byok_session=byok_session,

@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,8 +33,7 @@ def test_soak_30_seconds(tmp_path: Path) -> None:
     # Hard checks: every answer as expected, every slot back, no growth (a leak).
     assert result["functional_ok"], report
     assert result["growth"] <= 0.05, report
-    if proc.returncode == 1 and result["idle_rss_kib"] > 120 * 1024:
-        # Not a leak: the resident size of what the worker imports (see the README's
-        # Performance section). Reported as an expected failure so that it stays visible.
-        pytest.xfail(f"idle RSS {result['idle_rss_kib'] / 1024:.1f} MiB > 120 MiB (targets F)")
+    # The worker's idle size (targets F): the agent stack and the tokenizer load only when
+    # needed (quart_app.agent_runtime, providers.tokens), which is what keeps it under.
+    assert result["idle_rss_kib"] <= 120 * 1024, report
     assert proc.returncode == 0, report

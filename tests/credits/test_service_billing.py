@@ -14,6 +14,7 @@ from bench.upstream import Fault
 from bench.upstream import Script
 from bench.upstream import ScriptedUpstream
 from credits import Ledger
+from providers import tokens
 from providers.pricing import credits_for
 from quart_app.auth import mint_token
 from quart_app.services import get_services
@@ -62,8 +63,9 @@ def ledger_of(app: Quart) -> Ledger:
 async def settled(app: Quart) -> None:
     """Wait for background settlements."""
     async with app.app_context():
-        billing = get_services().gateway.billing
-    await billing.drain()  # type: ignore[attr-defined]
+        gateway = get_services().gateway
+    await gateway.drain()  # settlements waiting for the tokenizer to load
+    await gateway.billing.drain()  # type: ignore[attr-defined]
 
 
 def final_usage(writes: list[bytes]) -> dict[str, int]:
@@ -179,6 +181,73 @@ async def test_client_disconnect_is_settled_for_what_was_generated(
         assert balance.balance == 5000 - credits_for(
             row.prompt_tokens, row.completion_tokens, MULTIPLIER
         )
+
+
+@pytest.mark.parametrize("route", [FRONTEND_CHAT, CHAT])
+async def test_first_disconnect_without_usage_loads_the_tokenizer_off_the_loop(
+    make_app: AppFactory,
+    upstream: ScriptedUpstream,
+    ledger_url: str,
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+    route: str,
+) -> None:
+    # A worker that has never needed the tokenizer (it loads on first need, ~40 MiB): the
+    # first stream it must count is cut by the client. Its settlement waits for the load
+    # (in a thread) instead of stalling the loop or being lost, and counts exactly.
+    monkeypatch.setattr(tokens, "_loaded", {})
+    upstream.script = Script(tokens=500, delay_s=0.01, usage="never")
+    async with billed_app(make_app, upstream, ledger_url) as app:
+        ledger = ledger_of(app)
+        await ledger.grant("alice", 5000)
+        client = app.test_client()
+        body = chat_body(max_tokens=1000)
+        async with client.request(route, method="POST", headers=auth(token)) as conn:
+            await conn.send(orjson.dumps(body))
+            await conn.send_complete()
+            received = b""
+            while received.count(b"data: ") < 3:
+                received += await conn.receive()
+            assert not tokens.tokenizer_loaded(MODEL), "nothing needed counting yet"
+            await conn.disconnect()
+        await upstream.wait_for_disconnect(timeout=1.0)
+        await settled(app)
+        [row] = await ledger.recent_usage("alice")
+        assert row.status in ("client_disconnect", "cancelled")
+        assert tokens.tokenizer_loaded(MODEL)
+        assert row.prompt_tokens == tokens.count_message_tokens(body["messages"], MODEL)
+        assert 3 <= row.completion_tokens < 500
+        balance = await ledger.balance("alice")
+        assert balance.reserved == 0
+        assert balance.balance == 5000 - row.credits
+
+
+async def test_json_answer_without_usage_is_counted_by_the_tokenizer(
+    make_app: AppFactory,
+    upstream: ScriptedUpstream,
+    ledger_url: str,
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tokens, "_loaded", {})
+    upstream.script = Script(pieces=["hello", " world"], usage="never")
+    async with billed_app(make_app, upstream, ledger_url) as app:
+        await ledger_of(app).grant("alice", 5000)
+        body = chat_body(stream=False)
+        headers = auth(token, Accept="application/json")
+        status, _, writes = await stream(app, CHAT, body, headers)
+        assert status == 200
+        answer = orjson.loads(b"".join(writes))
+        prompt = tokens.count_message_tokens(body["messages"], MODEL)
+        assert answer["usage"] == {
+            "prompt_tokens": prompt,
+            "completion_tokens": 2,
+            "total_tokens": prompt + 2,
+        }
+        await settled(app)
+        [row] = await ledger_of(app).recent_usage("alice")
+        assert (row.prompt_tokens, row.completion_tokens) == (prompt, 2)
+        assert answer["cost"]["credits"] == row.credits == credits_for(prompt, 2, MULTIPLIER)
 
 
 async def test_byok_is_free_but_logged(

@@ -257,8 +257,12 @@ async def test_cancelled_start_leaves_nothing_broken(
     attempt = asyncio.create_task(start_or_attach(settings))
     await asyncio.sleep(delay_s)
     attempt.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await attempt
+    try:
+        early = await attempt
+    except asyncio.CancelledError:
+        pass  # the usual case: cancelled before the server answered
+    else:
+        await early.close()  # a quiet machine can finish the launch within 0.3 s
 
     async with await start_or_attach(settings) as handle:
         assert (await _stream_chat(handle, "Say hi."))["text"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from providers.tokens import count_message_tokens
 from providers.tokens import encoding_for
+from providers.tokens import estimate_prompt_tokens
 from providers.tokens import seed_offline_cache
 
 
@@ -42,3 +43,26 @@ def test_message_counting_includes_framing_and_images() -> None:
     expected = 3 + 3 + len(encoding_for(None).encode("hello world\nuser"))  # primer, framing
     assert text_only == expected
     assert with_image == text_only + 85
+
+
+def test_the_hold_estimate_needs_no_tokenizer_and_stays_near_the_count() -> None:
+    english = [
+        {"role": "system", "content": "You are a helpful writing assistant for stories."},
+        {"role": "user", "content": "Write the opening of a mystery set in Venice in 1890."},
+    ]
+    cjk = [
+        {"role": "user", "content": "请写一个关于威尼斯的神秘故事的开头，要有雾和一个失踪的船夫。"}  # noqa: RUF001
+    ]
+    image = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Describe it."},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 9000}},
+            ],
+        }
+    ]
+    for messages in (english, cjk, image):
+        estimate, counted = estimate_prompt_tokens(messages), count_message_tokens(messages)
+        assert 0.7 * counted <= estimate <= 1.6 * counted, (estimate, counted)
+    assert estimate_prompt_tokens(english) >= count_message_tokens(english), "Latin: above"

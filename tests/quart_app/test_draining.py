@@ -126,7 +126,8 @@ async def test_an_agent_turn_in_flight_ends_with_its_error_pair_after_the_grace(
         assert events[-1]["type"] == "status" and events[-1]["metadata"]["status"] == "error"
         assert events[-2]["type"] == "chat" and events[-2]["streaming"] is False
         services = _services(app)
-        assert services.agent_turns is not None and services.agent_turns.count == 0
+        runtime = services.agent.loaded
+        assert runtime is not None and runtime.turns.count == 0
         status = await services.pool.status()
         assert status["providers"][0]["slots_in_use"] == 0
         await services.gateway.billing.drain()  # type: ignore[attr-defined]
