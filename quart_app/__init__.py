@@ -23,6 +23,7 @@ from quart_app.errors import register_error_handlers
 from quart_app.operations import install_operations
 from quart_app.operations import operating
 from quart_app.ratelimit import install_rate_limits
+from quart_app.request_class import ServiceRequest
 from quart_app.services import EXTENSION_KEY
 from quart_app.services import build_services
 
@@ -35,8 +36,13 @@ def create_app(settings: Settings | None = None) -> Quart:
     """Build the app; ``settings`` defaults to ``Settings.load()`` (file + environment)."""
     settings = settings or Settings.load()
     app = Quart(__name__, static_folder=None)
+    app.request_class = ServiceRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["BODY_TIMEOUT"] = 30
+    # No deadline on sending a response: a stream lasts as long as the model writes (its own
+    # timeouts are the upstream's), and Quart's 60 s default wraps every response in a task
+    # (asyncio.wait_for) that a JSON answer, written at once, does not need.
+    app.config["RESPONSE_TIMEOUT"] = None
     app.config["STORYWRITER_SETTINGS"] = settings
 
     from blueprints.agent_sse import blueprint as agent_sse_blueprint

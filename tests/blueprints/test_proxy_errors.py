@@ -128,6 +128,19 @@ async def test_ten_megabyte_body_is_413(app: Quart, upstream: ScriptedUpstream, 
     await assert_still_serving(app, upstream, token)
 
 
+async def test_a_body_that_never_ends_is_408(
+    app: Quart, upstream: ScriptedUpstream, token: str
+) -> None:
+    app.config["BODY_TIMEOUT"] = 0.2
+    started = time.monotonic()
+    async with app.test_client().request(CHAT, method="POST", headers=auth(token)) as conn:
+        await conn.send(b'{"model": "')  # and nothing more, never complete
+        body = await conn.receive()
+    await assert_error(conn.status_code or 0, body, 408, "REQUEST_TIMEOUT")
+    assert time.monotonic() - started < 2.0
+    await assert_still_serving(app, upstream, token)
+
+
 async def test_unknown_model_is_404(app: Quart, upstream: ScriptedUpstream, token: str) -> None:
     response = await app.test_client().post(CHAT, json=chat_body(model="nope"), headers=auth(token))
     await assert_error(response.status_code, await response.get_data(), 404, "MODEL_NOT_FOUND")
