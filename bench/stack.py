@@ -151,6 +151,7 @@ class StackOptions:
         limits: Keep the per-user rate limits on (with limits no benchmark reaches, so
             their bookkeeping is measured but never refuses); off turns them off.
         extra_toml: Appended to the service config.
+        app: The ASGI app hypercorn serves (``bench.ceiling`` serves a bare relay instead).
     """
 
     workdir: Path
@@ -162,6 +163,7 @@ class StackOptions:
     credits: bool = False
     limits: bool = True
     extra_toml: str = ""
+    app: str = "quart_app:create_app()"
 
 
 @dataclass
@@ -275,7 +277,7 @@ keep_alive_timeout = 75
         self.service = subprocess.Popen(
             self._pinned(
                 opts.service_core,
-                [sys.executable, "-m", "hypercorn", "-c", str(hypercorn), "quart_app:create_app()"],
+                [sys.executable, "-m", "hypercorn", "-c", str(hypercorn), opts.app],
             ),
             cwd=ROOT,
             env=env,
