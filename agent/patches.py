@@ -30,6 +30,7 @@ __all__ = [
     "merge_fields",
     "new_entity",
     "new_id",
+    "rename_in_scenes",
     "scenario_changes",
 ]
 
@@ -141,6 +142,49 @@ def merge_entities(
         else:
             merged.append(new_entity(patch, protected=protected))
     return merged
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def rename_in_scenes(scenes: Any, kind: str, renames: Mapping[str, str]) -> Any:
+    """Follow renamed characters or locations into the scenes that name them.
+
+    Scenes refer to characters and to their location by *name* (contract.md 8.5), so a
+    rename that left them alone would orphan the references in the editor. Names match
+    ignoring case and spacing; anything that is not a name (odd shapes, unknown entries)
+    stays as it is.
+
+    Args:
+        scenes: The scenario's ``scenes`` value (anything; only a list is changed).
+        kind: ``"character"`` (updates ``scenes[].characters``) or ``"location"``
+            (``scenes[].location``).
+        renames: Old name -> new name.
+
+    Returns:
+        ``scenes`` itself when nothing refers to a renamed entity, else a new list in which
+        only the scenes that changed are copies.
+    """
+    if not renames or not isinstance(scenes, list):
+        return scenes
+    new_names = {_name_key(old): new for old, new in renames.items()}
+
+    def renamed(value: Any) -> Any:
+        return new_names.get(_name_key(value), value) if isinstance(value, str) else value
+
+    result: list[Any] = []
+    for scene in scenes:
+        updated = scene
+        if isinstance(scene, dict):
+            if kind == "character" and isinstance(scene.get("characters"), list):
+                names = [renamed(name) for name in scene["characters"]]
+                if names != scene["characters"]:
+                    updated = {**scene, "characters": names}
+            elif kind == "location" and renamed(scene.get("location")) != scene.get("location"):
+                updated = {**scene, "location": renamed(scene["location"])}
+        result.append(updated)
+    return result if any(a is not b for a, b in zip(result, scenes, strict=True)) else scenes
 
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:

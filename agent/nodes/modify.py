@@ -29,6 +29,7 @@ from agent.patches import changed_fields
 from agent.patches import entity_by_id
 from agent.patches import merge_entities
 from agent.patches import merge_fields
+from agent.patches import rename_in_scenes
 from agent.prompts import EDIT
 from agent.prompts import fill
 from agent.prompts import messages
@@ -68,6 +69,7 @@ async def _edit_entities(runtime: NodeRuntime, state: State) -> tuple[dict[str, 
     protected = CHARACTER_PROTECTED if kind == "character" else LOCATION_PROTECTED
     items = state.working.get(key)
     notes: list[str] = []
+    renames: dict[str, str] = {}
     for entity_id in resolve(state.operation, state.working, state.message).ids:
         before = entity_by_id(items, entity_id)
         if before is None:
@@ -77,9 +79,16 @@ async def _edit_entities(runtime: NodeRuntime, state: State) -> tuple[dict[str, 
         after = entity_by_id(items, entity_id) or before
         if fields := changed_fields(before, after):
             notes.append(f"{entity_label(after)} ({', '.join(fields)})")
+        old_name, new_name = before.get("name"), after.get("name")
+        if isinstance(old_name, str) and isinstance(new_name, str) and old_name != new_name:
+            renames[old_name] = new_name
     if not notes:
         return state.working, f"I could not tell what to change in that {kind}."
-    return {**state.working, key: items}, f"Updated {kind} {'; '.join(notes)}."
+    working = {**state.working, key: items}
+    scenes = rename_in_scenes(working.get("scenes"), kind, renames)
+    if scenes is not working.get("scenes"):
+        working["scenes"] = scenes  # scenes name characters and locations: keep them pointing
+    return working, f"Updated {kind} {'; '.join(notes)}."
 
 
 async def _edit_scenario(runtime: NodeRuntime, state: State) -> tuple[dict[str, Any], str]:

@@ -36,10 +36,12 @@ async def test_modify_character_keeps_ids_photos_and_other_fields(
     (call,) = tool_calls(frames)
     payload = call.metadata.tool_call.parameters["updated_scenario"]
     assert call.metadata.tool_call.action == "update_scenario"
-    assert list(payload) == ["characters"]
+    # The scene that named her follows the rename (scenes refer to characters by name).
+    assert list(payload) == ["characters", "scenes"]
     after = apply_frames(scenario, frames)
     assert after["characters"][0]["name"] == "Lyra"
-    assert_intact(scenario, after, changed={ARIA: {"name"}})
+    assert after["scenes"][0]["characters"] == ["Lyra"]
+    assert_intact(scenario, after, changed={ARIA: {"name"}, "scene-1": {"characters"}})
     assert "Updated character Lyra (name)." in prose(frames)
     # The edit prompt shows the resolved character without photos.
     edit = models.calls[1]
@@ -80,6 +82,7 @@ async def test_multi_operation_performs_all_in_one_tool_call(
     assert sorted(call.metadata.tool_call.parameters["updated_scenario"]) == [
         "characters",
         "locations",
+        "scenes",  # the scene naming the renamed hero
     ]
     # The tool_call comes after all prose and before the follow-ups.
     kinds = [type(f) for f in frames]
@@ -87,7 +90,8 @@ async def test_multi_operation_performs_all_in_one_tool_call(
     after = apply_frames(scenario, frames)
     assert after["characters"][0]["name"] == "Lyra"
     assert [loc["name"] for loc in after["locations"]] == ["Port Veil", "The Drowned Lantern"]
-    assert_intact(scenario, after, changed={ARIA: {"name"}})
+    assert after["scenes"][0]["characters"] == ["Lyra"]
+    assert_intact(scenario, after, changed={ARIA: {"name"}, "scene-1": {"characters"}})
     text = prose(frames)
     assert text.index("Updated character Lyra") < text.index("Added a new location")
     assert "\n\nLyra now leads" in text

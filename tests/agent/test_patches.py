@@ -12,6 +12,7 @@ from agent.patches import entity_by_id
 from agent.patches import merge_entities
 from agent.patches import merge_fields
 from agent.patches import new_entity
+from agent.patches import rename_in_scenes
 from agent.patches import scenario_changes
 from tests.agent.samples import SAMPLE
 
@@ -133,3 +134,23 @@ def test_merge_tolerates_missing_list_and_junk_items() -> None:
     assert len(merged) == 1
     merged = merge_entities(["junk", {"name": "no id"}], [{"name": "B"}], protected=frozenset())
     assert merged[:2] == ["junk", {"name": "no id"}] and merged[2]["name"] == "B"
+
+
+def test_renames_follow_into_the_scenes_that_name_them() -> None:
+    scenes = [
+        {"id": "s1", "characters": ["Aria Stone", "Bram"], "location": "Port Veil", "x": 1},
+        {"id": "s2", "characters": ["Bram"], "location": "The Reef"},
+        "not a scene",
+        {"id": "s3", "characters": "Aria Stone", "location": 7},
+    ]
+    renamed = rename_in_scenes(scenes, "character", {"Aria Stone": "Lyra"})
+    assert renamed[0] == {**scenes[0], "characters": ["Lyra", "Bram"]}
+    assert renamed[1] is scenes[1] and renamed[2] == "not a scene" and renamed[3] is scenes[3]
+    assert scenes[0]["characters"] == ["Aria Stone", "Bram"], "the input is never mutated"
+    # Case and spacing do not matter; a location rename touches only scenes[].location.
+    moved = rename_in_scenes(scenes, "location", {"port  VEIL": "New Veil"})
+    assert moved[0]["location"] == "New Veil" and moved[0]["characters"] == scenes[0]["characters"]
+    assert moved[1] is scenes[1]
+    # Nothing to follow: the very same list comes back, so no "scenes" change is reported.
+    assert rename_in_scenes(scenes, "character", {"Nobody": "Someone"}) is scenes
+    assert rename_in_scenes(None, "character", {"Aria Stone": "Lyra"}) is None
