@@ -44,6 +44,10 @@ class AgentContext:
     """Source of chat models; each LLM call leases one."""
     model: str | None = None
     """Model to use; None means the pool's default model."""
+    structured_temperature: float | None = 0.0
+    """Sampling temperature of the JSON steps (classification, edits, follow-ups): 0 makes
+    small models far likelier to produce a complete, schema-valid object and the routing
+    repeatable; None keeps the model's own. Prose uses the model's configured temperature."""
     supports_json_schema: bool = True
     """Send ``response_format`` json_schema (grammar-enforced on llama.cpp); when False,
     the schema is only described in the prompt."""

@@ -72,11 +72,14 @@ def response_format(model: type[BaseModel], name: str) -> dict[str, Any]:
 def _call_kwargs(
     context: AgentContext, llm: BaseChatModel, model: type[BaseModel], name: str
 ) -> dict[str, Any]:
-    if not context.supports_json_schema:
-        return {}
-    # Keep any extra_body the pool configured (an invocation argument replaces it).
-    extra = dict(getattr(llm, "extra_body", None) or {})
-    return {"extra_body": {**extra, "response_format": response_format(model, name)}}
+    kwargs: dict[str, Any] = {}
+    if context.structured_temperature is not None:
+        kwargs["temperature"] = context.structured_temperature  # overrides the model's
+    if context.supports_json_schema:
+        # Keep any extra_body the pool configured (an invocation argument replaces it).
+        extra = dict(getattr(llm, "extra_body", None) or {})
+        kwargs["extra_body"] = {**extra, "response_format": response_format(model, name)}
+    return kwargs
 
 
 def parse_json_object(text: str) -> Any:

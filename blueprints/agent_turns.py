@@ -112,6 +112,7 @@ async def start_turn(
         models=models,
         model=config.model,
         supports_json_schema=config.supports_json_schema,
+        structured_temperature=config.structured_temperature,
         max_scenario_chars=config.max_scenario_chars,
     )
     events = stream_turn(

@@ -138,7 +138,9 @@ class AgentSettings(_Section):
     max_tokens: int = Field(default=512, ge=16, le=32_000)
     """Completion limit of each agent LLM call."""
     temperature: float = Field(default=0.7, ge=0, le=2)
-    """Sampling temperature of the agent's calls."""
+    """Sampling temperature of the agent's prose."""
+    structured_temperature: float = Field(default=0.0, ge=0, le=2)
+    """Sampling temperature of its JSON steps (classification, edits): 0 is the most reliable."""
     supports_json_schema: bool = True
     """Send ``response_format`` json_schema (llama.cpp, vLLM, OpenAI, LM Studio, Ollama do)."""
     max_message_chars: int = Field(default=8_000, ge=1)

@@ -99,6 +99,7 @@ class ScriptedOpenAI:
             api_key=SecretStr("sk-test"),
             http_async_client=self.client,
             max_retries=0,
+            temperature=0.7,
         )
 
 
@@ -142,6 +143,9 @@ async def test_modify_and_explain_through_chat_openai(
     )
     (streamed,) = [b for b in upstream.bodies if b.get("stream")]
     assert "response_format" not in streamed
+    # JSON steps sample greedily; prose keeps the model's own temperature (0.7 here).
+    assert [b["temperature"] for b in structured] == [0.0, 0.0, 0.0]
+    assert streamed["temperature"] == 0.7
 
 
 async def test_cancel_closes_the_upstream_stream(

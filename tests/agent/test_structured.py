@@ -39,8 +39,16 @@ async def test_prompt_only_mode_sends_no_response_format(models: FakeModels) -> 
     models.script("json", "Sure! ```json\n" + VALID + "\n```")
     result = await ask_structured(context, Classification, PROMPT, name="classification")
     assert len(result.operations) == 1
-    assert models.calls[0].kwargs == {}
+    assert models.calls[0].kwargs == {"temperature": 0.0}  # no response_format
     assert models.calls[0].model is None
+
+
+async def test_structured_temperature_none_keeps_the_models_own(models: FakeModels) -> None:
+    context = AgentContext(models=models, structured_temperature=None)
+    models.script("classification", VALID)
+    await ask_structured(context, Classification, PROMPT, name="classification")
+    assert "temperature" not in models.calls[0].kwargs
+    assert "response_format" in models.calls[0].kwargs["extra_body"]
 
 
 async def test_malformed_then_repaired(models: FakeModels, context: AgentContext) -> None:
