@@ -18,6 +18,7 @@ from quart import g
 from quart import request
 
 from quart_app.config import Settings
+from quart_app.connection import ServiceHTTPConnection
 from quart_app.cors import install_cors
 from quart_app.errors import register_error_handlers
 from quart_app.operations import install_operations
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     settings = settings or Settings.load()
     app = Quart(__name__, static_folder=None)
     app.request_class = ServiceRequest
+    app.asgi_http_class = ServiceHTTPConnection
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["BODY_TIMEOUT"] = 30
     # No deadline on sending a response: a stream lasts as long as the model writes (its own
