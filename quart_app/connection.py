@@ -31,10 +31,11 @@ class ServiceHTTPConnection(ASGIHTTPConnection):
         request = self._create_request_from_scope(send)
         handler = asyncio.current_task()
         assert handler is not None
-        finished = False
-        stopped: list[bool] = []  # set when the receiver cancelled the handler
+        finished = False  # the handler is done: a late disconnect must not cancel anything
+        stopped = False  # the receiver cancelled the handler (the client left)
 
         def receiver_done(receiver: asyncio.Task[None]) -> None:
+            nonlocal stopped
             # The receiver returns on http.disconnect (or fails): stop the handler, as
             # Quart's asyncio.wait(FIRST_COMPLETED) would, unless it is already done.
             if receiver.cancelled():
@@ -42,7 +43,7 @@ class ServiceHTTPConnection(ASGIHTTPConnection):
             if (error := receiver.exception()) is not None:
                 log.warning("reading the request failed: %r", error)
             if not finished:
-                stopped.append(True)
+                stopped = True
                 handler.cancel()
 
         receiver = asyncio.ensure_future(self.handle_messages(request, receive))
