@@ -12,8 +12,6 @@ at once by releases in this worker.
 
 from __future__ import annotations
 
-import asyncio
-
 from redis.asyncio import Redis
 
 from coordination.guard import RedisDown
@@ -24,6 +22,7 @@ from coordination.lua import LEAVE
 from coordination.lua import SLOT_ACQUIRE
 from coordination.lua import SLOT_RELEASE
 from coordination.lua import SLOT_USAGE
+from providers.slots import ChangeSignal
 from providers.slots import LocalSlots
 from providers.slots import Refusal
 from providers.slots import SlotHold
@@ -35,7 +34,7 @@ __all__ = ["RedisSlots"]
 _SUFFIXES = ("lease", "owner", "held", "waiting", "queue", "ticket", "clock")
 
 
-class RedisSlots:
+class RedisSlots(ChangeSignal):
     """The ``Slots`` of one provider, in Redis, with a local twin for the fallback."""
 
     def __init__(
@@ -77,7 +76,6 @@ class RedisSlots:
         self._leave = redis.register_script(LEAVE)
         self._usage = redis.register_script(SLOT_USAGE)
         self._in_use = 0
-        self._event: asyncio.Event | None = None
 
     @property
     def in_use(self) -> int:  # noqa: D102
@@ -124,16 +122,6 @@ class RedisSlots:
         self._guard.background(
             lambda: self._guard.run(lambda: self._leave(keys=self._keys, args=[ticket]))
         )
-
-    def changed(self) -> asyncio.Event:  # noqa: D102
-        if self._event is None:
-            self._event = asyncio.Event()
-        return self._event
-
-    def _notify(self) -> None:
-        event, self._event = self._event, None
-        if event is not None:
-            event.set()
 
     async def usage(self) -> SlotUsage:  # noqa: D102
         try:

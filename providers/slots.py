@@ -31,7 +31,15 @@ from dataclasses import dataclass
 from typing import Literal
 from typing import Protocol
 
-__all__ = ["LocalSlots", "Refusal", "SlotHold", "SlotUsage", "Slots", "user_slot_cap"]
+__all__ = [
+    "ChangeSignal",
+    "LocalSlots",
+    "Refusal",
+    "SlotHold",
+    "SlotUsage",
+    "Slots",
+    "user_slot_cap",
+]
 
 Refusal = Literal["busy", "queue_full"]
 """Why ``try_acquire`` gave no slot: none may be taken now, or the ticket found no room."""
@@ -108,7 +116,28 @@ _Ticket = tuple[int, int, str, str]  # (virtual time, arrival, ticket, user)
 _PRUNE_WAITING_AT = 1024  # refused users remembered before expired ones are dropped
 
 
-class LocalSlots:
+class ChangeSignal:
+    """``changed()`` for a ``Slots`` implementation: one event per round of waiters.
+
+    Waiters get the current event; ``_notify`` sets it and drops it, so the next waiters
+    get a fresh one and nobody misses a change that happened before they started waiting.
+    """
+
+    _event: asyncio.Event | None = None
+
+    def changed(self) -> asyncio.Event:
+        """The event set at the next change of usage or queue."""
+        if self._event is None:
+            self._event = asyncio.Event()
+        return self._event
+
+    def _notify(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+
+class LocalSlots(ChangeSignal):
     """Slots counted in this process: exact for one worker, per worker otherwise."""
 
     def __init__(
@@ -134,7 +163,6 @@ class LocalSlots:
         self._served = 0
         self._last: dict[str, int] = {}
         self._arrivals = itertools.count()
-        self._event: asyncio.Event | None = None
 
     @property
     def in_use(self) -> int:  # noqa: D102
@@ -221,16 +249,6 @@ class LocalSlots:
         if ticket in self._tickets:
             self._dequeue(ticket, served=False)
             self._notify()
-
-    def changed(self) -> asyncio.Event:  # noqa: D102
-        if self._event is None:
-            self._event = asyncio.Event()
-        return self._event
-
-    def _notify(self) -> None:
-        event, self._event = self._event, None
-        if event is not None:
-            event.set()
 
     async def usage(self) -> SlotUsage:  # noqa: D102
         return SlotUsage(self._in_use, self.capacity, len(self._queue))
