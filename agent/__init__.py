@@ -27,12 +27,12 @@ if TYPE_CHECKING:
     from agent.events import ToolCallEvent
     from agent.graph import AgentGraph
     from agent.graph import build_graph
-    from agent.schema import Character
-    from agent.schema import Location
-    from agent.schema import Scenario
-    from agent.schema import ScenarioUpdate
-    from agent.schema import Scene
-    from agent.schema import WritingStyle
+    from agent.scenario import Character
+    from agent.scenario import Location
+    from agent.scenario import Scenario
+    from agent.scenario import ScenarioUpdate
+    from agent.scenario import Scene
+    from agent.scenario import WritingStyle
     from agent.state import HistoryMessage
     from agent.stream import stream_turn
 
@@ -48,12 +48,12 @@ _HOMES = {
     "ToolCallEvent": "agent.events",
     "AgentGraph": "agent.graph",
     "build_graph": "agent.graph",
-    "Character": "agent.schema",
-    "Location": "agent.schema",
-    "Scenario": "agent.schema",
-    "ScenarioUpdate": "agent.schema",
-    "Scene": "agent.schema",
-    "WritingStyle": "agent.schema",
+    "Character": "agent.scenario",
+    "Location": "agent.scenario",
+    "Scenario": "agent.scenario",
+    "ScenarioUpdate": "agent.scenario",
+    "Scene": "agent.scenario",
+    "WritingStyle": "agent.scenario",
     "HistoryMessage": "agent.state",
     "stream_turn": "agent.stream",
 }

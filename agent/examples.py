@@ -12,8 +12,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.messages import BaseMessage
 from langchain_core.messages import HumanMessage
 
-from agent.outputs import Classification
-from agent.outputs import Operation
+from agent.llm_schemas import Classification
+from agent.llm_schemas import Operation
 
 __all__ = ["classification_shots"]
 

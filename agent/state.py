@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel
 from pydantic import ConfigDict
 
-from agent.outputs import Operation
+from agent.llm_schemas import Operation
 
 __all__ = ["HistoryMessage", "InputState", "State"]
 

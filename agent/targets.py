@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from typing import Literal
 
-from agent.outputs import Operation
+from agent.llm_schemas import Operation
 
 __all__ = ["Resolution", "collection_key", "entity_label", "resolve", "target_label"]
 

@@ -9,9 +9,9 @@ from langchain_core.messages import SystemMessage
 
 from agent import events
 from agent.examples import classification_shots
+from agent.llm_schemas import Classification
 from agent.nodes.common import NodeRuntime
 from agent.nodes.common import emit
-from agent.outputs import Classification
 from agent.prompts import CLASSIFY
 from agent.prompts import conversation
 from agent.prompts import fill

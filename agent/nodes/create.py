@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from agent import events
+from agent.llm_schemas import CharacterDraft
+from agent.llm_schemas import LocationDraft
+from agent.llm_schemas import ScenarioDraft
 from agent.nodes.common import NodeRuntime
 from agent.nodes.common import advance
 from agent.nodes.common import emit
 from agent.nodes.common import say
-from agent.outputs import CharacterDraft
-from agent.outputs import LocationDraft
-from agent.outputs import ScenarioDraft
 from agent.patches import CHARACTER_PROTECTED
 from agent.patches import LOCATION_PROTECTED
 from agent.patches import merge_entities

@@ -17,14 +17,14 @@ from pydantic import ValidationError
 
 from agent import events
 from agent.errors import AgentError
+from agent.llm_schemas import FollowUps
 from agent.nodes.common import NodeRuntime
 from agent.nodes.common import emit
 from agent.nodes.create import SCENARIO_CONTENT
-from agent.outputs import FollowUps
 from agent.patches import scenario_changes
 from agent.prompts import FOLLOW_UPS
 from agent.prompts import fill
-from agent.schema import ScenarioUpdate
+from agent.scenario import ScenarioUpdate
 from agent.state import State
 from agent.structured import ask_structured
 from agent.views import scenario_index

@@ -1,6 +1,6 @@
 """The ``modify`` node: edit existing content through validated, id-safe patches.
 
-The model only proposes field values (``agent.outputs``); which entity is edited comes
+The model only proposes field values (``agent.llm_schemas``); which entity is edited comes
 from ``agent.targets`` and how the values land comes from ``agent.patches``, so ids,
 photos and fields the writer did not mention survive whatever the model answers.
 """
@@ -13,15 +13,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent import events
+from agent.llm_schemas import CharacterEdit
+from agent.llm_schemas import LocationEdit
+from agent.llm_schemas import ScenarioEdit
+from agent.llm_schemas import TextEdit
+from agent.llm_schemas import WritingStyleEdit
 from agent.nodes.common import NodeRuntime
 from agent.nodes.common import advance
 from agent.nodes.common import emit
 from agent.nodes.common import say
-from agent.outputs import CharacterEdit
-from agent.outputs import LocationEdit
-from agent.outputs import ScenarioEdit
-from agent.outputs import TextEdit
-from agent.outputs import WritingStyleEdit
 from agent.patches import CHARACTER_PROTECTED
 from agent.patches import LOCATION_PROTECTED
 from agent.patches import SCENARIO_PROTECTED

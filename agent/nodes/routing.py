@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from agent.outputs import Operation
+from agent.llm_schemas import Operation
 from agent.state import State
 from agent.targets import collection_key
 from agent.targets import resolve

@@ -16,7 +16,7 @@ from agent.events import ChatEvent
 from agent.events import StatusEvent
 from agent.events import ToolCallEvent
 from agent.graph import AgentGraph
-from agent.schema import Scenario
+from agent.scenario import Scenario
 from agent.state import HistoryMessage
 
 

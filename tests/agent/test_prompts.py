@@ -7,8 +7,8 @@ from langchain_core.messages import HumanMessage
 
 from agent.examples import classification_shots
 from agent.guides import field_guide
-from agent.outputs import Classification
-from agent.outputs import FollowUps
+from agent.llm_schemas import Classification
+from agent.llm_schemas import FollowUps
 from agent.views import scenario_index
 from agent.views import scenario_json
 from tests.agent.samples import SAMPLE

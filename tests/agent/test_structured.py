@@ -9,7 +9,7 @@ from langchain_core.messages import SystemMessage
 from agent import AgentContext
 from agent import AgentOutputError
 from agent import AgentRefusalError
-from agent.outputs import Classification
+from agent.llm_schemas import Classification
 from agent.structured import ask_structured
 from agent.structured import parse_json_object
 from tests.agent.fakes import FakeModels

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from agent.outputs import Action
-from agent.outputs import Operation
-from agent.outputs import Target
+from agent.llm_schemas import Action
+from agent.llm_schemas import Operation
+from agent.llm_schemas import Target
 from agent.targets import resolve
 from tests.agent.samples import SAMPLE
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from quart import Quart
 
-from agent.schema import Scenario
+from agent.scenario import Scenario
 from bench.upstream import Fault
 from bench.upstream import Script
 from bench.upstream import ScriptedUpstream
