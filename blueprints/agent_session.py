@@ -206,10 +206,15 @@ class AgentSession:
         await self._send({"type": "error", "code": "BAD_FRAME", "error": reason})
 
     async def _error(self, error: Exception) -> None:
-        status, code, message, detail = error_parts(error)
-        frame: dict[str, Any] = {"type": "error", "code": code, "error": message, "status": status}
-        if detail is not None:
-            frame["detail"] = detail
+        parts = error_parts(error)
+        frame: dict[str, Any] = {
+            "type": "error",
+            "code": parts.code,
+            "error": parts.message,
+            "status": parts.status,
+        }
+        if parts.detail is not None:
+            frame["detail"] = parts.detail
         await self._send(frame)
 
     @staticmethod

@@ -26,18 +26,18 @@ from redis.exceptions import RedisError
 
 from coordination.guard import RedisGuard
 from coordination.leases import LeaseKeeper
-from coordination.limits import LimitPolicy
-from coordination.local_limits import LocalRateLimiter
+from coordination.limits.admission import RateLimits
+from coordination.limits.local import LocalRateLimiter
+from coordination.limits.rules import LimitPolicy
+from coordination.limits.shared import RedisRateLimiter
 from coordination.lua import SCRIPTS
-from coordination.ratelimits import RateLimits
-from coordination.redis_limits import RedisRateLimiter
-from coordination.redis_slots import RedisSlots
 from coordination.settings import CoordinationSettings
 from coordination.settings import LimitsSettings
+from coordination.slots.host import HostSlots
+from coordination.slots.local import LocalSlots
+from coordination.slots.rules import Slots
+from coordination.slots.shared import RedisSlots
 from coordination.workers import worker_count
-from providers.host_slots import HostSlots
-from providers.slots import LocalSlots
-from providers.slots import Slots
 
 __all__ = ["PER_WORKER_WARNING", "Coordination", "open_coordination"]
 

@@ -1,8 +1,8 @@
 """The Lua scripts of the shared state: each check-and-change is one atomic round trip.
 
 Times come from Redis (``TIME``), never from a worker's clock, so leases and buckets agree
-across hosts. Leaky buckets mirror ``coordination.local_limits`` (level ``l`` at time ``t``,
-leaking ``quota / 60 000`` per millisecond); slot admission mirrors ``providers.slots``
+across hosts. Leaky buckets mirror ``coordination.limits.local`` (level ``l`` at time ``t``,
+leaking ``quota / 60 000`` per millisecond); slot admission mirrors ``coordination.slots.rules``
 rule for rule. Numbers are returned as integers (Redis truncates Lua numbers), so levels
 come back in thousandths.
 """

@@ -7,11 +7,13 @@ are off (and for BYOK requests, which cost nothing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from typing import Literal
 from typing import Protocol
 
-__all__ = ["Billing", "Ending", "NoBilling", "Settlement"]
+__all__ = ["Billing", "Ending", "NoBilling", "ObservedBilling", "Settlement"]
 
 Ending = Literal["completed", "upstream_error", "client_disconnect", "cancelled"]
 
@@ -55,3 +57,26 @@ class NoBilling:
 
     def settle(self, settlement: Settlement) -> None:  # noqa: D102
         return None
+
+
+class ObservedBilling:
+    """A ``Billing`` that reports each settlement to ``listener`` before passing it on."""
+
+    __slots__ = ("_inner", "_listener")
+
+    def __init__(self, inner: Billing, listener: Callable[[Settlement], None]) -> None:
+        self._inner = inner
+        self._listener = listener
+
+    async def reserve(self, user_id: str, request_id: str, estimate: int) -> None:  # noqa: D102
+        await self._inner.reserve(user_id, request_id, estimate)
+
+    def settle(self, settlement: Settlement) -> None:  # noqa: D102
+        try:
+            self._listener(settlement)
+        finally:
+            self._inner.settle(settlement)
+
+    def __getattr__(self, name: str) -> Any:
+        # Transparent for everything else the ledger's billing offers (``drain``, ...).
+        return getattr(self._inner, name)

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 from typing import TypeVar
 
+from coordination.slots.fair_queue import take_slot
+from coordination.slots.rules import SlotHold
+from coordination.slots.rules import Slots
 from providers.errors import ModelNotFound
 from providers.errors import PoolSaturated
 from providers.errors import ProviderError
 from providers.errors import UpstreamError
-from providers.slots import SlotHold
-from providers.slots import Slots
 from providers.upstream import Upstream
-from providers.waiting import take_slot
 
 __all__ = ["Lease", "PoolMember", "ProviderPool"]
 
@@ -137,7 +137,7 @@ class ProviderPool:
         and is released on failure. Only retryable failures (refused, timeout, 5xx, 429)
         move on to the next upstream; a 4xx is the caller's problem and is raised at once.
         ``members`` passes candidates the caller already routed, saving a second pass.
-        Slots are taken fairly for ``user`` (``providers.slots``), waiting in the queue
+        Slots are taken fairly for ``user`` (``coordination.slots.rules``), waiting in the queue
         only before the first attempt and only when ``queue_wait_s`` allows it.
         """
         if members is None:

@@ -7,6 +7,9 @@ the frontend reads ``error`` first. Blueprints raise; they never build error res
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,10 +18,11 @@ from quart import Response
 from quart import jsonify
 from werkzeug.exceptions import HTTPException
 
+from coordination.errors import CoordinationUnavailable
 from credits.errors import InsufficientCredits
 from providers.errors import ProviderError
 
-__all__ = ["APIError", "error_parts", "error_response", "register_error_handlers"]
+__all__ = ["APIError", "ErrorParts", "error_parts", "error_response", "register_error_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +59,39 @@ def error_response(
     return response
 
 
-def error_parts(error: Exception) -> tuple[int, str, str, Any]:
-    """``(status, code, message, detail)`` of an error, for transports without statuses.
+@dataclass(frozen=True, slots=True)
+class ErrorParts:
+    """What any transport says about an error: status, code, message, detail, headers."""
 
-    The WebSocket sends them as an error frame; unknown errors are a generic 500.
+    status: int
+    code: str
+    message: str
+    detail: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def error_parts(error: BaseException) -> ErrorParts:
+    """The one table from exceptions to the contract's errors (5.1), for every transport.
+
+    HTTP answers with it (``register_error_handlers``), the WebSocket sends it as an error
+    frame and the agent's SSE endpoint in-band. Unknown errors are a generic 500 (the
+    caller logs them).
     """
     if isinstance(error, APIError):
-        return error.status_code, error.code, error.message, error.detail
-    if isinstance(error, ProviderError):
-        return error.status_code, error.code, error.message, None
+        return ErrorParts(error.status_code, error.code, error.message, error.detail, error.headers)
+    if isinstance(error, ProviderError | CoordinationUnavailable):
+        return ErrorParts(error.status_code, error.code, error.message, None, error.headers)
     if isinstance(error, InsufficientCredits):
-        return (
-            402,
-            "INSUFFICIENT_CREDITS",
-            _credits_message(error),
-            {"needed": error.needed, "available": error.available},
-        )
+        detail = {"needed": error.needed, "available": error.available}
+        return ErrorParts(402, "INSUFFICIENT_CREDITS", _credits_message(error), detail)
     if isinstance(error, ValidationError):
-        message, detail = _validation_detail(error)
-        return 400, "INVALID_REQUEST", message, detail
-    return 500, "INTERNAL_SERVER_ERROR", "internal server error", None
+        message, details = _validation_detail(error)
+        return ErrorParts(400, "INVALID_REQUEST", message, details)
+    if isinstance(error, HTTPException):
+        status = error.code or 500
+        message = (error.description or error.name or "error").strip()
+        return ErrorParts(status, _HTTP_CODES.get(status, "HTTP_ERROR"), message)
+    return ErrorParts(500, "INTERNAL_SERVER_ERROR", "internal server error")
 
 
 def _credits_message(error: InsufficientCredits) -> str:
@@ -108,37 +125,13 @@ _HTTP_CODES = {
 
 
 def register_error_handlers(app: Quart) -> None:
-    """Install the one mapping from exceptions to responses."""
-
-    @app.errorhandler(APIError)
-    async def _api_error(error: APIError) -> Response:
-        return error_response(
-            error.status_code, error.code, error.message, error.detail, error.headers
-        )
-
-    @app.errorhandler(ProviderError)
-    async def _provider_error(error: ProviderError) -> Response:
-        return error_response(error.status_code, error.code, error.message, headers=error.headers)
-
-    @app.errorhandler(InsufficientCredits)
-    async def _insufficient_credits(error: InsufficientCredits) -> Response:
-        message = _credits_message(error)
-        detail = {"needed": error.needed, "available": error.available}
-        return error_response(402, "INSUFFICIENT_CREDITS", message, detail)
-
-    @app.errorhandler(ValidationError)
-    async def _validation_error(error: ValidationError) -> Response:
-        message, detail = _validation_detail(error)
-        return error_response(400, "INVALID_REQUEST", message, detail)
-
-    @app.errorhandler(HTTPException)
-    async def _http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        code = _HTTP_CODES.get(status, "HTTP_ERROR")
-        message = (error.description or error.name or "error").strip()
-        return error_response(status, code, message)
+    """Answer every exception through ``error_parts``; log the unexpected ones."""
 
     @app.errorhandler(Exception)
-    async def _unexpected(error: Exception) -> Response:
-        log.exception("unhandled error: %s", type(error).__name__)
-        return error_response(500, "INTERNAL_SERVER_ERROR", "internal server error")
+    async def _error(error: Exception) -> Response:
+        parts = error_parts(error)
+        if parts.status == 500:
+            log.exception("unhandled error: %s", type(error).__name__)
+        return error_response(
+            parts.status, parts.code, parts.message, parts.detail, dict(parts.headers)
+        )

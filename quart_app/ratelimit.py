@@ -29,12 +29,12 @@ from quart import g
 from quart import request
 from quart.wrappers.response import DataBody
 
-from coordination.limits import Grant
-from coordination.limits import RateLimitExceeded
-from coordination.limits import Verdict
-from coordination.ratelimits import RateLimits
-from coordination.ratelimits import describe
-from coordination.ratelimits import retry_after
+from coordination.limits.admission import RateLimits
+from coordination.limits.admission import describe
+from coordination.limits.admission import retry_after
+from coordination.limits.rules import Grant
+from coordination.limits.rules import RateLimitExceeded
+from coordination.limits.rules import Verdict
 from quart_app.auth import Caller
 from quart_app.bodies import on_body_sent
 from quart_app.errors import APIError

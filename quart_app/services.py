@@ -29,6 +29,7 @@ from credits.ledger import Ledger
 from credits.reconciler import reconcile_periodically
 from providers.billing import Billing
 from providers.billing import NoBilling
+from providers.billing import ObservedBilling
 from providers.byok import AddressPolicy
 from providers.byok import GuardedResolver
 from providers.byok import check_base_url
@@ -151,7 +152,16 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     byok_session = aiohttp.ClientSession(connector=byok_connector, trust_env=False)
     stack.push_async_callback(byok_session.close)
     ledger, billing = await _open_ledger(settings, stack)
-    gateway = Gateway(pool, coordination.limits.observe(billing or NoBilling()))
+    billing_seam: Billing = billing or NoBilling()
+    limits = coordination.limits
+    if limits.enabled:
+        billing_seam = ObservedBilling(
+            billing_seam,
+            lambda s: limits.settled(
+                s.user_id, s.request_id, s.prompt_tokens + s.completion_tokens
+            ),
+        )
+    gateway = Gateway(pool, billing_seam)
     stack.push_async_callback(gateway.drain)  # settlements still counting, before billing's
     agent = AgentLoader(stack)
     if settings.agent.preload:

@@ -23,11 +23,11 @@ from redis.asyncio import Redis
 
 from coordination.guard import RedisGuard
 from coordination.leases import LeaseKeeper
-from coordination.limits import LimitPolicy
-from coordination.redis_limits import RedisRateLimiter
-from coordination.redis_slots import RedisSlots
-from providers.slots import LocalSlots
-from providers.slots import Slots
+from coordination.limits.rules import LimitPolicy
+from coordination.limits.shared import RedisRateLimiter
+from coordination.slots.local import LocalSlots
+from coordination.slots.rules import Slots
+from coordination.slots.shared import RedisSlots
 from tests.conftest import require_services
 
 REDIS_URL = os.environ.get("STORYWRITER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -16,8 +16,8 @@ from coordination.factory import PER_WORKER_WARNING
 from coordination.factory import open_coordination
 from coordination.settings import CoordinationSettings
 from coordination.settings import LimitsSettings
+from coordination.slots.local import LocalSlots
 from coordination.workers import worker_count
-from providers.slots import LocalSlots
 
 
 def test_a_plain_process_is_one_worker() -> None:

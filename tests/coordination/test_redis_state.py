@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from coordination.limits import LimitPolicy
-from providers.slots import SlotHold
+from coordination.limits.rules import LimitPolicy
+from coordination.slots.rules import SlotHold
 from tests.coordination.conftest import Worker
 from tests.coordination.conftest import settle_background
 

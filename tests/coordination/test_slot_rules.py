@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from providers.slots import SlotHold
-from providers.slots import Slots
+from coordination.slots.rules import SlotHold
+from coordination.slots.rules import Slots
 from tests.coordination.conftest import SlotsFactory
 from tests.coordination.conftest import settle_background
 

@@ -13,8 +13,8 @@ from quart import Quart
 
 from bench.upstream import Script
 from bench.upstream import ScriptedUpstream
-from coordination.limits import LimitPolicy
-from coordination.local_limits import LocalRateLimiter
+from coordination.limits.local import LocalRateLimiter
+from coordination.limits.rules import LimitPolicy
 from quart_app.auth import Caller
 from quart_app.auth import mint_token
 from quart_app.errors import APIError

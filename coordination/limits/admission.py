@@ -1,27 +1,23 @@
 """The front of the per-user limits: admit, learn the real usage, render the headers.
 
-The wiring (``quart_app.ratelimit``) calls :meth:`RateLimits.admit` once per HTTP request
-or WebSocket message and finishes the grant when the work ends. The gateway's billing seam
-is observed (:meth:`RateLimits.observe`) so that the tokens charged at admission are
-corrected to what the call really used. When every limit is 0 nothing is counted at all.
+The wiring (``quart_app``) calls :meth:`RateLimits.admit` once per HTTP request or
+WebSocket message and finishes the grant when the work ends. Each settled call is reported
+to :meth:`RateLimits.settled`, so that the tokens charged at admission are corrected to what
+the call really used. When every limit is 0 nothing is counted at all.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
 from weakref import WeakValueDictionary
 
-from coordination.limits import Grant
-from coordination.limits import LimitPolicy
-from coordination.limits import RateLimiter
-from coordination.limits import RateLimitExceeded
-from coordination.limits import Verdict
-from coordination.limits import new_entry
-from coordination.local_limits import LocalRateLimiter
-from providers.billing import Billing
-from providers.billing import Settlement
+from coordination.limits.local import LocalRateLimiter
+from coordination.limits.rules import Grant
+from coordination.limits.rules import LimitPolicy
+from coordination.limits.rules import RateLimiter
+from coordination.limits.rules import RateLimitExceeded
+from coordination.limits.rules import Verdict
+from coordination.limits.rules import new_entry
 
 __all__ = ["RateLimits"]
 
@@ -67,15 +63,11 @@ class RateLimits:
             self._pending[(user, request_id)] = grant
         return grant
 
-    def settled(self, settlement: Settlement) -> None:
-        """Record a call's real usage on its grant (the gateway settled it)."""
-        grant = self._pending.pop((settlement.user_id, settlement.request_id), None)
+    def settled(self, user_id: str, request_id: str, tokens: int) -> None:
+        """Record the tokens a settled call really used on its grant."""
+        grant = self._pending.pop((user_id, request_id), None)
         if grant is not None:
-            grant.record_usage(settlement.prompt_tokens + settlement.completion_tokens)
-
-    def observe(self, billing: Billing) -> Billing:
-        """``billing`` with every settlement also reported to :meth:`settled`."""
-        return _ObservedBilling(billing, self.settled) if self.enabled else billing
+            grant.record_usage(tokens)
 
     def headers(self, verdict: Verdict) -> dict[str, str]:
         """``RateLimit-*`` (and ``Retry-After`` for a refusal) describing ``verdict``."""
@@ -106,26 +98,3 @@ def describe(verdict: Verdict) -> str:
             "retry when one of yours finishes"
         )
     return f"rate limit: {verdict.quota} {verdict.limit} per minute per user; retry in {wait} s"
-
-
-class _ObservedBilling:
-    """A ``Billing`` that reports each settlement before passing it on."""
-
-    __slots__ = ("_inner", "_observer")
-
-    def __init__(self, inner: Billing, observer: Callable[[Settlement], None]) -> None:
-        self._inner = inner
-        self._observer = observer
-
-    async def reserve(self, user_id: str, request_id: str, estimate: int) -> None:
-        await self._inner.reserve(user_id, request_id, estimate)
-
-    def settle(self, settlement: Settlement) -> None:
-        try:
-            self._observer(settlement)
-        finally:
-            self._inner.settle(settlement)
-
-    def __getattr__(self, name: str) -> Any:
-        # Transparent for everything else the ledger's billing offers (``drain``, ...).
-        return getattr(self._inner, name)

@@ -14,10 +14,10 @@ import time
 
 from aiolimiter import AsyncLimiter
 
-from coordination.limits import LimitPolicy
-from coordination.limits import Measure
-from coordination.limits import Verdict
-from coordination.limits import decide
+from coordination.limits.rules import LimitPolicy
+from coordination.limits.rules import Measure
+from coordination.limits.rules import Verdict
+from coordination.limits.rules import decide
 
 __all__ = ["LocalRateLimiter"]
 

@@ -6,7 +6,7 @@ requests in flight. A request is admitted only if all three have room, and then 
 are charged at once (atomically: in one process here, in one Lua script with Redis). Tokens
 are charged at admission as prompt + ``max_tokens`` (an estimate) and corrected to the real
 usage when the gateway settles the call; a request that never reached an upstream gets its
-tokens back. The limiter backends (``local_limits``, ``redis_limits``) return raw numbers;
+tokens back. The limiter backends (``limits.local``, ``limits.shared``) return raw numbers;
 :func:`decide` turns them into one :class:`Verdict` the same way for both.
 """
 

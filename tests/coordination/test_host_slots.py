@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from providers.host_slots import HostSlots
-from providers.slots import LocalSlots
-from providers.slots import SlotHold
+from coordination.slots.host import HostSlots
+from coordination.slots.local import LocalSlots
+from coordination.slots.rules import SlotHold
 
 
 def worker(lock_dir: Path, capacity: int = 2) -> HostSlots:

@@ -2,7 +2,7 @@
 
 Each provider has a sorted set of leases scored by expiry; taking a slot is one Lua call
 that first drops expired leases (a killed worker's), then applies the rules of
-``providers.slots`` (per-user cap, the last slot kept for a waiting user, queued tickets
+``coordination.slots.rules`` (per-user cap, the last slot kept for a waiting user, queued tickets
 first, round-robin order) and adds the lease. Releasing is one call too, run in the
 background so a stream's ending never waits for Redis; if it is lost, the lease expires.
 ``/status`` and the busy flag read the same keys, so every worker reports the same thing.
@@ -17,17 +17,17 @@ from redis.asyncio import Redis
 from coordination.guard import RedisDown
 from coordination.guard import RedisGuard
 from coordination.leases import LeaseKeeper
-from coordination.limits import new_entry
+from coordination.limits.rules import new_entry
 from coordination.lua import LEAVE
 from coordination.lua import SLOT_ACQUIRE
 from coordination.lua import SLOT_RELEASE
 from coordination.lua import SLOT_USAGE
-from providers.slots import ChangeSignal
-from providers.slots import LocalSlots
-from providers.slots import Refusal
-from providers.slots import SlotHold
-from providers.slots import SlotUsage
-from providers.slots import user_slot_cap
+from coordination.slots.local import LocalSlots
+from coordination.slots.rules import ChangeSignal
+from coordination.slots.rules import Refusal
+from coordination.slots.rules import SlotHold
+from coordination.slots.rules import SlotUsage
+from coordination.slots.rules import user_slot_cap
 
 __all__ = ["RedisSlots"]
 

@@ -5,7 +5,7 @@ succeeds). Only when every candidate is full and the deployment allows waiting
 (``[limits] queue_wait_s > 0``) does the request take a ticket in each candidate's queue
 and retry whenever a slot comes back in this process, or every ``poll_s`` for shared slots
 whose releases happen in other workers. The queues themselves decide the order (see
-``providers.slots``); this loop only bounds the wait and always gives its tickets back.
+``coordination.slots.rules``); this loop only bounds the wait and always gives its tickets back.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import Protocol
 from typing import TypeVar
 
-from providers.slots import SlotHold
-from providers.slots import Slots
+from coordination.slots.rules import SlotHold
+from coordination.slots.rules import Slots
 
 __all__ = ["take_slot"]
 

@@ -15,11 +15,11 @@ from redis.asyncio import Redis
 from coordination.guard import RedisDown
 from coordination.guard import RedisGuard
 from coordination.leases import LeaseKeeper
-from coordination.limits import LimitPolicy
-from coordination.limits import Measure
-from coordination.limits import Verdict
-from coordination.limits import decide
-from coordination.local_limits import LocalRateLimiter
+from coordination.limits.local import LocalRateLimiter
+from coordination.limits.rules import LimitPolicy
+from coordination.limits.rules import Measure
+from coordination.limits.rules import Verdict
+from coordination.limits.rules import decide
 from coordination.lua import ADMIT
 from coordination.lua import FINISH
 

@@ -15,10 +15,10 @@ import os
 import uuid
 from pathlib import Path
 
-from providers.slots import LocalSlots
-from providers.slots import Refusal
-from providers.slots import SlotHold
-from providers.slots import SlotUsage
+from coordination.slots.local import LocalSlots
+from coordination.slots.rules import Refusal
+from coordination.slots.rules import SlotHold
+from coordination.slots.rules import SlotUsage
 
 __all__ = ["HostSlots"]
 
