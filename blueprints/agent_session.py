@@ -24,10 +24,10 @@ from blueprints.agent_turns import start_turn
 from providers.upstream import Upstream
 from quart_app.auth import Caller
 from quart_app.config import AgentSettings
-from quart_app.errors import APIError
-from quart_app.errors import error_parts
-from quart_app.ratelimit import check_message_limits
-from quart_app.services import get_services
+from quart_app.facade import APIError
+from quart_app.facade import check_message_limits
+from quart_app.facade import error_parts
+from quart_app.facade import get_services
 
 __all__ = ["AgentSession", "SessionClosed"]
 

@@ -13,11 +13,11 @@ from agent.events import AgentEvent
 from blueprints.agent_turns import TurnRequest
 from blueprints.agent_turns import start_turn
 from blueprints.sse import sse_response
-from quart_app.ratelimit import rate_exempt
-from quart_app.ratelimit import rate_limit
-from quart_app.services import byok_upstream
-from quart_app.services import current_caller
-from quart_app.services import get_services
+from quart_app.facade import byok_upstream
+from quart_app.facade import current_caller
+from quart_app.facade import get_services
+from quart_app.facade import rate_exempt
+from quart_app.facade import rate_limit
 
 __all__ = ["blueprint"]
 

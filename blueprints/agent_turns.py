@@ -32,8 +32,8 @@ from providers.billing import Settlement
 from providers.pricing import estimate_reservation
 from providers.tokens import estimate_prompt_tokens
 from providers.upstream import Upstream
-from quart_app.errors import APIError
-from quart_app.services import get_services
+from quart_app.facade import APIError
+from quart_app.facade import get_services
 
 if TYPE_CHECKING:  # the agent stack is imported on first use (quart_app.agent_runtime)
     from providers.agent_models import ActiveTurns

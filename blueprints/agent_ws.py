@@ -32,10 +32,10 @@ from quart import websocket
 from blueprints.agent_session import AgentSession
 from blueprints.agent_session import SessionClosed
 from providers.errors import ProviderError
-from quart_app.errors import APIError
-from quart_app.ratelimit import rate_exempt
-from quart_app.services import byok_upstream
-from quart_app.services import get_services
+from quart_app.facade import APIError
+from quart_app.facade import byok_upstream
+from quart_app.facade import get_services
+from quart_app.facade import rate_exempt
 
 __all__ = ["blueprint"]
 

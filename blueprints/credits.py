@@ -7,10 +7,10 @@ from typing import Any
 from quart import Blueprint
 from quart import request
 
-from quart_app.errors import APIError
-from quart_app.ratelimit import rate_limit
-from quart_app.services import current_caller
-from quart_app.services import get_services
+from quart_app.facade import APIError
+from quart_app.facade import current_caller
+from quart_app.facade import get_services
+from quart_app.facade import rate_limit
 
 __all__ = ["blueprint"]
 

@@ -16,7 +16,7 @@ from quart import Response
 from quart import current_app
 
 from blueprints.openapi import build_openapi
-from quart_app.ratelimit import rate_exempt
+from quart_app.facade import rate_exempt
 
 __all__ = ["blueprint", "render_docs"]
 

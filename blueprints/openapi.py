@@ -199,12 +199,12 @@ OPERATIONS: dict[str, Operation] = {
         body=TurnRequest,
         auth=True,
     ),
-    "ops.get_livez": Operation(
+    "probes.get_livez": Operation(
         "Liveness: 200 while the process serves",
         _OPS_TAGS,
         {200: Reply("Alive", {JSON: Liveness})},
     ),
-    "ops.get_readyz": Operation(
+    "probes.get_readyz": Operation(
         "Readiness: providers, ledger and Redis; 503 while draining or when nothing can serve",
         _OPS_TAGS,
         {
@@ -212,7 +212,7 @@ OPERATIONS: dict[str, Operation] = {
             503: Reply("Not ready or draining", {JSON: Readiness}),
         },
     ),
-    "ops.get_metrics": Operation(
+    "probes.get_metrics": Operation(
         "Prometheus metrics (text exposition format)",
         _OPS_TAGS,
         {200: Reply("Metrics", {"text/plain": None}), 404: _error("metrics are disabled")},

@@ -14,12 +14,12 @@ from blueprints.schemas import ChatRequest
 from blueprints.sse import sse_response
 from providers.gateway import ChatCall
 from providers.relay import ReasoningMode
-from quart_app.ratelimit import chat_tokens
-from quart_app.ratelimit import rate_exempt
-from quart_app.ratelimit import rate_limit
-from quart_app.services import byok_upstream
-from quart_app.services import current_caller
-from quart_app.services import get_services
+from quart_app.facade import byok_upstream
+from quart_app.facade import chat_tokens
+from quart_app.facade import current_caller
+from quart_app.facade import get_services
+from quart_app.facade import rate_exempt
+from quart_app.facade import rate_limit
 
 __all__ = ["blueprint"]
 

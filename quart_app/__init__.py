@@ -21,12 +21,13 @@ from quart_app.config import Settings
 from quart_app.connection import ServiceHTTPConnection
 from quart_app.cors import install_cors
 from quart_app.errors import register_error_handlers
+from quart_app.limit_hooks import install_rate_limits
 from quart_app.operations import install_operations
 from quart_app.operations import operating
-from quart_app.ratelimit import install_rate_limits
 from quart_app.request_class import ServiceRequest
+from quart_app.routes import register_routes
 from quart_app.services import EXTENSION_KEY
-from quart_app.services import build_services
+from quart_app.wiring import build_services
 
 __all__ = ["create_app"]
 
@@ -45,17 +46,8 @@ def create_app(settings: Settings | None = None) -> Quart:
     # timeouts are the upstream's), and Quart's 60 s default wraps every response in a task
     # (asyncio.wait_for) that a JSON answer, written at once, does not need.
     app.config["RESPONSE_TIMEOUT"] = None
-    app.config["STORYWRITER_SETTINGS"] = settings
 
-    from blueprints.agent_sse import blueprint as agent_sse_blueprint
-    from blueprints.agent_ws import blueprint as agent_ws_blueprint
-    from blueprints.credits import blueprint as credits_blueprint
-    from blueprints.proxy import blueprint as proxy_blueprint
-
-    app.register_blueprint(proxy_blueprint)
-    app.register_blueprint(credits_blueprint)
-    app.register_blueprint(agent_sse_blueprint)
-    app.register_blueprint(agent_ws_blueprint)
+    register_routes(app)
     register_error_handlers(app)
     install_cors(app, settings.auth.cors_origins)
 
@@ -71,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Quart:
             response.headers["X-Request-Id"] = request_id
         return response
 
-    install_operations(app, settings)  # logs, probes, metrics, docs; refuses while draining
+    install_operations(app, settings)  # logs, metrics, access hooks; refuses while draining
     install_rate_limits(app)  # after the CORS preflight and the request id
 
     @app.while_serving

@@ -1,7 +1,7 @@
 """Per-request hooks: request id, refusal while draining, metrics and the access log.
 
 The end of a request is the end of its response *body* - for a stream, its last frame - so
-the hooks wrap a streamed body (as ``quart_app.ratelimit`` does) and record in its
+the hooks wrap a streamed body (as ``quart_app.limit_hooks`` does) and record in its
 ``__aexit__``: one call per request whatever the number of chunks, and it runs on a client
 disconnect too (``aborted``). A body already in memory is recorded at once.
 
@@ -23,11 +23,11 @@ from quart import request
 from quart import websocket
 from quart.wrappers.response import DataBody
 
-from quart_app.bodies import on_body_sent
 from quart_app.errors import APIError
 from quart_app.lifecycle import Lifecycle
 from quart_app.logs import REQUEST_ID
 from quart_app.metrics import Metrics
+from quart_app.response_end import on_body_sent
 
 __all__ = ["PROBE_PATHS", "install_access_hooks"]
 

@@ -23,7 +23,7 @@ from quart_app.auth import load_secret
 from quart_app.auth import mint_token
 from quart_app.config import ConfigError
 from quart_app.config import Settings
-from quart_app.services import build_services
+from quart_app.wiring import build_services
 
 __all__ = ["main"]
 

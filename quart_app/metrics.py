@@ -80,6 +80,8 @@ class Metrics:
     """Every metric of one worker; created once per app, updated by hooks and observers."""
 
     def __init__(self) -> None:
+        self.content_type = CONTENT_TYPE
+        """The exposition format's media type, for the scrape response."""
         self.registry = CollectorRegistry()
         self.multiprocess = multiprocess_dir() is not None
         if not self.multiprocess:

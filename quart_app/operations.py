@@ -17,13 +17,13 @@ from quart import Quart
 from quart import current_app
 
 from quart_app.access import install_access_hooks
+from quart_app.call_metrics import GatewayMetrics
+from quart_app.call_metrics import MeteredBilling
 from quart_app.config import Settings
-from quart_app.health import Readiness
 from quart_app.lifecycle import Lifecycle
 from quart_app.logs import configure_logging
-from quart_app.metering import GatewayMetrics
-from quart_app.metering import MeteredBilling
 from quart_app.metrics import Metrics
+from quart_app.readiness import Readiness
 from quart_app.services import Services
 
 __all__ = ["Operations", "get_operations", "install_operations", "operating"]
@@ -49,14 +49,11 @@ def get_operations() -> Operations:
 
 
 def install_operations(app: Quart, settings: Settings) -> Operations:
-    """Configure logging, register the probe, metrics and docs routes and the hooks.
+    """Configure logging, create the metrics and the lifecycle, and install the access hooks.
 
     Call after the request-id hook and before the rate limiter is installed, so a draining
     worker refuses before anything is counted against a user.
     """
-    from blueprints.docs import blueprint as docs_blueprint
-    from quart_app.ops import blueprint as ops_blueprint
-
     server = settings.server
     configure_logging(server.log_level, server.log_format)
     operations = Operations(
@@ -65,8 +62,6 @@ def install_operations(app: Quart, settings: Settings) -> Operations:
         metrics=Metrics() if server.metrics_enabled else None,
     )
     app.extensions[OPERATIONS_KEY] = operations
-    app.register_blueprint(ops_blueprint)
-    app.register_blueprint(docs_blueprint)
     install_access_hooks(
         app, operations.lifecycle, operations.metrics, log_requests=server.access_log
     )

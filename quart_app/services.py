@@ -1,20 +1,14 @@
-"""The services every request uses, built once per worker inside the running event loop.
+"""The per-worker services and the accessors request handlers use to reach them.
 
 HTTP sessions, slot counters and limiters bind to the loop that creates them, so they are
-built in ``while_serving`` (never at import or in ``create_app``) and stored on the app,
-not on ``g``. ``get_services()`` is the one accessor; ``current_caller()`` and
-``byok_upstream()`` read the request and are used by the blueprints.
+built in ``while_serving`` by ``quart_app.wiring`` (never at import or in ``create_app``)
+and stored on the app, not on ``g``. ``get_services()`` is the one accessor;
+``current_caller()`` and ``byok_upstream()`` read the current request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import logging
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from dataclasses import field
-from pathlib import Path
 
 import aiohttp
 from quart import current_app
@@ -23,36 +17,21 @@ from quart import request
 from werkzeug.datastructures import Headers
 
 from coordination import Coordination
-from coordination import open_coordination
-from credits.billing import LedgerBilling
 from credits.ledger import Ledger
-from credits.reconciler import reconcile_periodically
-from providers.billing import Billing
-from providers.billing import NoBilling
-from providers.billing import ObservedBilling
 from providers.byok import AddressPolicy
-from providers.byok import GuardedResolver
 from providers.byok import check_base_url
 from providers.byok import parse_byok
 from providers.embedded import EmbeddedHandle
-from providers.embedded import EmbeddedModelError
-from providers.embedded import start_or_attach
-from providers.embedded_settings import default_runtime_dir
 from providers.gateway import Gateway
-from providers.pool import PoolMember
 from providers.pool import ProviderPool
-from providers.settings import UpstreamSettings
-from providers.tokens import seed_offline_cache
 from providers.upstream import Upstream
 from quart_app.agent_runtime import AgentLoader
 from quart_app.auth import Caller
 from quart_app.auth import TokenVerifier
-from quart_app.auth import load_secret
 from quart_app.config import Settings
 
-__all__ = ["Services", "build_services", "byok_upstream", "current_caller", "get_services"]
+__all__ = ["EXTENSION_KEY", "Services", "byok_upstream", "current_caller", "get_services"]
 
-log = logging.getLogger(__name__)
 EXTENSION_KEY = "storywriter.services"
 
 
@@ -71,146 +50,6 @@ class Services:
     embedded: EmbeddedHandle | None = None
     ledger: Ledger | None = None
     coordination: Coordination | None = None
-    extras: dict[str, object] = field(default_factory=dict)
-
-
-def _session(limit: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=30)
-    return aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
-
-
-async def _embedded_upstream(
-    settings: Settings, stack: AsyncExitStack
-) -> tuple[UpstreamSettings, str, EmbeddedHandle] | None:
-    try:
-        handle = await start_or_attach(settings.embedded)
-    except EmbeddedModelError as error:
-        log.error("%s", error)  # one clear line; the service keeps its other providers
-        return None
-    stack.push_async_callback(handle.close)
-    upstream = UpstreamSettings(
-        name="local",
-        kind="local",
-        base_url=handle.base_url,
-        models=[handle.model_id],
-        max_concurrency=handle.slots,
-        first_byte_timeout_s=300.0,
-    )
-    return upstream, handle.api_key, handle
-
-
-async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
-    """Create everything loop-bound; ``stack`` closes it all at shutdown."""
-    # The tokenizer loads on first need, off the loop (providers.tokens): most upstreams
-    # report usage, and an encoding is ~40 MiB per worker. Its files are seeded now.
-    await asyncio.to_thread(seed_offline_cache)
-    secret, generated = load_secret(settings.auth)
-    if generated:
-        log.warning(
-            "auth.jwt_secret is not set: using the development secret in %s; "
-            "mint a token with `storywriter token <user>`",
-            settings.auth.dev_secret_file,
-        )
-    development = settings.auth.mode == "development"
-    if development:
-        log.warning("auth.mode = development: requests WITHOUT a token are accepted as anon:<ip>")
-    verifier = TokenVerifier(secret, leeway_s=settings.auth.leeway_s, development=development)
-
-    configured: list[tuple[UpstreamSettings, str | None]] = [(p, None) for p in settings.providers]
-    embedded: EmbeddedHandle | None = None
-    if settings.embedded_enabled:
-        found = await _embedded_upstream(settings, stack)
-        if found is not None:
-            configured.append((found[0], found[1]))
-            embedded = found[2]
-    coordination = await open_coordination(settings.limits, settings.coordination, stack)
-    members = []
-    for upstream_settings, key in configured:
-        session = _session(upstream_settings.max_concurrency * 2)
-        stack.push_async_callback(session.close)
-        members.append(
-            PoolMember(
-                Upstream(upstream_settings, session, api_key=key),
-                coordination.slots(
-                    upstream_settings.name,
-                    upstream_settings.max_concurrency,
-                    per_host=upstream_settings.kind == "local",  # one embedded model per host
-                    lock_dir=_slot_lock_dir(settings, embedded)
-                    if upstream_settings.kind == "local"
-                    else None,
-                ),
-            )
-        )
-    pool = ProviderPool(members, settings.server.default_model, settings.limits.queue_wait_s)
-
-    policy = AddressPolicy(
-        allow_private=settings.byok.allow_private_addresses,
-        allowed_networks=tuple(ipaddress.ip_network(n) for n in settings.byok.allowed_networks),
-        allowed_hosts=frozenset(h.lower() for h in settings.byok.allowed_hosts),
-    )
-    byok_connector = aiohttp.TCPConnector(limit=256, resolver=GuardedResolver(policy))
-    byok_session = aiohttp.ClientSession(connector=byok_connector, trust_env=False)
-    stack.push_async_callback(byok_session.close)
-    ledger, billing = await _open_ledger(settings, stack)
-    billing_seam: Billing = billing or NoBilling()
-    limits = coordination.limits
-    if limits.enabled:
-        billing_seam = ObservedBilling(
-            billing_seam,
-            lambda s: limits.settled(
-                s.user_id, s.request_id, s.prompt_tokens + s.completion_tokens
-            ),
-        )
-    gateway = Gateway(pool, billing_seam)
-    stack.push_async_callback(gateway.drain)  # settlements still counting, before billing's
-    agent = AgentLoader(stack)
-    if settings.agent.preload:
-        await agent.get()
-    return Services(
-        agent=agent,
-        settings=settings,
-        verifier=verifier,
-        pool=pool,
-        gateway=gateway,
-        coordination=coordination,
-        ledger=ledger,
-        byok_session=byok_session,
-        byok_policy=policy,
-        embedded=embedded,
-    )
-
-
-def _slot_lock_dir(settings: Settings, embedded: EmbeddedHandle | None) -> Path | None:
-    """Where the host's workers count the embedded model's slots (one set per server)."""
-    if embedded is None:
-        return None
-    runtime = settings.embedded.runtime_dir or default_runtime_dir()
-    return runtime / f"slots-{embedded.pid}"
-
-
-async def _open_ledger(
-    settings: Settings, stack: AsyncExitStack
-) -> tuple[Ledger | None, Billing | None]:
-    """Open the ledger, settle in-flight calls before it closes, reconcile in the background."""
-    config = settings.credits
-    if not config.enabled:
-        return None, None
-    ledger = await Ledger.open(
-        config.database_url,
-        reservation_ttl_s=config.reservation_ttl_s,
-        store_prompt_text=config.store_prompt_text,
-    )
-    stack.push_async_callback(ledger.close)
-    billing = LedgerBilling(ledger, welcome_credits=config.welcome_credits)
-    stack.push_async_callback(billing.drain)  # runs before ledger.close (LIFO)
-    reconciler = asyncio.create_task(reconcile_periodically(ledger, config.reconcile_interval_s))
-
-    async def stop_reconciler() -> None:
-        reconciler.cancel()
-        await asyncio.gather(reconciler, return_exceptions=True)
-
-    stack.push_async_callback(stop_reconciler)
-    return ledger, billing
 
 
 def get_services() -> Services:

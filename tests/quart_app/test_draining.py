@@ -67,6 +67,7 @@ async def test_a_stream_in_flight_ends_with_the_shutdown_frame_after_the_grace(
         assert services.gateway.open_streams == 0
         status = await services.pool.status()
         assert status["providers"][0]["slots_in_use"] == 0
+        await services.gateway.drain()  # settlements waiting for the tokenizer, then billing
         await services.gateway.billing.drain()  # type: ignore[attr-defined]
         assert services.ledger is not None
         usage = await services.ledger.recent_usage("alice")
@@ -130,6 +131,7 @@ async def test_an_agent_turn_in_flight_ends_with_its_error_pair_after_the_grace(
         assert runtime is not None and runtime.turns.count == 0
         status = await services.pool.status()
         assert status["providers"][0]["slots_in_use"] == 0
+        await services.gateway.drain()  # settlements waiting for the tokenizer, then billing
         await services.gateway.billing.drain()  # type: ignore[attr-defined]
         assert services.ledger is not None
         [usage] = await services.ledger.recent_usage("alice")

@@ -18,11 +18,11 @@ from coordination.limits.rules import LimitPolicy
 from quart_app.auth import Caller
 from quart_app.auth import mint_token
 from quart_app.errors import APIError
-from quart_app.ratelimit import check_message_limits
-from quart_app.ratelimit import estimate_body_tokens
-from quart_app.ratelimit import is_exempt
-from quart_app.ratelimit import is_limited
-from quart_app.ratelimit import message_limits
+from quart_app.limit_hooks import check_message_limits
+from quart_app.limit_markers import estimate_body_tokens
+from quart_app.limit_markers import is_exempt
+from quart_app.limit_markers import is_limited
+from quart_app.limit_hooks import message_limits
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import MODEL
 from tests.conftest import SECRET

@@ -1,26 +1,19 @@
-"""Per-user rate limits on every HTTP request and every WebSocket message (the wiring).
+"""Per-user rate limits on every HTTP request and every WebSocket message (the hooks).
 
-quart-rate-limiter's design on our own limiter (``coordination``): a view carries a marker,
-``@rate_limit`` or ``@rate_exempt``, and ``before_request`` enforces it, refusing at once
-with 429 rather than queueing. A route with no marker is limited all the same (a new route
-can never slip through), and the test suite checks that every route says which it is. The
-user is the JWT's (BYOK requests too; ``anon:<address>`` in development mode). A request
-stays "in flight" for the concurrency limit until its response body is finished, so a
-stream counts until its last frame. WebSocket handlers call :func:`check_message_limits`
-(or ``async with message_limits(...)``) for each message they accept.
+quart-rate-limiter's design on our own limiter (``coordination.limits``): a view carries a
+mark (``quart_app.limit_markers``) and ``before_request`` enforces it, refusing at once
+with 429 rather than queueing. The user is the JWT's (BYOK requests too; ``anon:<address>``
+in development mode). A request stays "in flight" for the concurrency limit until its
+response body is finished, so a stream counts until its last frame. WebSocket handlers call
+:func:`check_message_limits` (or ``async with message_limits(...)``) for each message they
+accept.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from collections.abc import Awaitable
-from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
-from typing import TypeVar
-from typing import overload
 
 from quart import Quart
 from quart import Response
@@ -36,101 +29,21 @@ from coordination.limits.rules import Grant
 from coordination.limits.rules import RateLimitExceeded
 from coordination.limits.rules import Verdict
 from quart_app.auth import Caller
-from quart_app.bodies import on_body_sent
 from quart_app.errors import APIError
+from quart_app.limit_markers import is_exempt
+from quart_app.limit_markers import limit_marker
+from quart_app.response_end import on_body_sent
 from quart_app.services import EXTENSION_KEY
 from quart_app.services import current_caller
 
-__all__ = [
-    "chat_tokens",
-    "check_message_limits",
-    "estimate_body_tokens",
-    "install_rate_limits",
-    "is_exempt",
-    "is_limited",
-    "message_limits",
-    "rate_exempt",
-    "rate_limit",
-]
+__all__ = ["check_message_limits", "install_rate_limits", "message_limits"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-TokenEstimate = Callable[[], Awaitable[int]]
-_LIMIT = "_storywriter_rate_limit"
-_EXEMPT = "_storywriter_rate_exempt"
-#: ``ChatRequest.max_tokens``'s default, charged when a body names none.
-_DEFAULT_MAX_TOKENS = 1024
 _OPEN = Verdict(True, None, 0, 0, 0.0, 0.0)
 #: The request's grant, from ``before_request`` to ``after_request`` (same task, same
 #: context; a ContextVar costs ~50 ns where ``g`` costs ~2 us).
 _ADMITTED: ContextVar[tuple[RateLimits, Grant] | None] = ContextVar(
     "storywriter_rate_admitted", default=None
 )
-
-
-@dataclass(frozen=True, slots=True)
-class _Marker:
-    tokens: TokenEstimate | None = None
-
-
-@overload
-def rate_limit(func: F) -> F: ...
-@overload
-def rate_limit(*, tokens: TokenEstimate | None = None) -> Callable[[F], F]: ...
-def rate_limit(
-    func: F | None = None, *, tokens: TokenEstimate | None = None
-) -> F | Callable[[F], F]:
-    """Mark a view as limited per user (``tokens`` estimates what the request may use).
-
-    Args:
-        func: The view (when used without arguments).
-        tokens: Awaitable estimate of the tokens the request may use, charged against the
-            tokens-per-minute limit and corrected when the call settles.
-    """
-
-    def mark(view: F) -> F:
-        setattr(view, _LIMIT, _Marker(tokens))
-        return view
-
-    return mark(func) if func is not None else mark
-
-
-def rate_exempt(func: F) -> F:
-    """Mark a view as never limited (health and status probes)."""
-    setattr(func, _EXEMPT, True)
-    return func
-
-
-def is_limited(view: Callable[..., Any]) -> bool:
-    """The view carries ``@rate_limit``."""
-    return isinstance(getattr(view, _LIMIT, None), _Marker)
-
-
-def is_exempt(view: Callable[..., Any]) -> bool:
-    """The view carries ``@rate_exempt``."""
-    return getattr(view, _EXEMPT, False) is True
-
-
-def estimate_body_tokens(body: bytes, default_max_tokens: int = _DEFAULT_MAX_TOKENS) -> int:
-    """Prompt + ``max_tokens`` of a chat body, cheaply: no JSON parse on the hot path.
-
-    A quarter of the body's bytes over-counts the prompt a little (JSON punctuation,
-    roles); the real usage replaces the estimate when the call settles, so the only thing
-    that matters here is that it is never far too low for a large request.
-    """
-    max_tokens = default_max_tokens
-    at = body.rfind(b'"max_tokens"')
-    if at >= 0:
-        digits = body[at + 12 : at + 40].lstrip(b" \t\r\n:").split(b",", 1)[0].split(b"}", 1)[0]
-        digits = digits.strip()
-        if digits.isdigit():
-            max_tokens = int(digits)
-    return len(body) // 4 + max_tokens
-
-
-async def chat_tokens() -> int:
-    """Token estimate of the current chat completion request (its body stays cached)."""
-    body = await request.get_data()
-    return estimate_body_tokens(body if isinstance(body, bytes) else body.encode())
 
 
 def _limits() -> RateLimits | None:
@@ -201,8 +114,8 @@ def install_rate_limits(app: Quart) -> None:
         limits: RateLimits | None = getattr(coordination, "limits", None)
         if limits is None or not limits.enabled:
             return
-        marker = getattr(view, _LIMIT, None)
-        estimate = marker.tokens if isinstance(marker, _Marker) else None
+        marker = limit_marker(view)
+        estimate = marker.tokens if marker is not None else None
         user = current_caller().user_id
         tokens = await estimate() if estimate is not None else 0
         grant = await _admit(limits, user, g.get("request_id"), tokens)

@@ -1,9 +1,9 @@
 """``/livez``, ``/readyz`` and ``/metrics``: the probes and the scrape endpoint.
 
-They live with the wiring because they report on it (the services, the lifecycle, the
-metrics registry); none needs a token, none is rate limited, and all still answer while the
-worker drains. Put them behind the network boundary you trust: ``/metrics`` shows provider
-names and load, never users or keys.
+They report on the wiring (the services, the lifecycle, the metrics registry), which they
+reach through ``quart_app.facade``; none needs a token, none is rate limited, and all still
+answer while the worker drains. Put them behind the network boundary you trust: ``/metrics``
+shows provider names and load, never users or keys.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from typing import Any
 from quart import Blueprint
 from quart import Response
 
-from quart_app.errors import APIError
-from quart_app.metrics import CONTENT_TYPE
-from quart_app.operations import get_operations
-from quart_app.ratelimit import rate_exempt
+from quart_app.facade import APIError
+from quart_app.facade import get_operations
+from quart_app.facade import rate_exempt
 
 __all__ = ["blueprint"]
 
 log = logging.getLogger(__name__)
-blueprint = Blueprint("ops", __name__)
+blueprint = Blueprint("probes", __name__)
 
 
 @blueprint.get("/livez")
@@ -59,4 +58,4 @@ async def get_metrics() -> Response:
             status = await services.pool.status()
         except Exception as error:  # Redis down: the rest of the scrape is still useful
             log.warning("pool status unavailable for metrics: %s", type(error).__name__)
-    return Response(operations.metrics.render(status), content_type=CONTENT_TYPE)
+    return Response(operations.metrics.render(status), content_type=operations.metrics.content_type)
