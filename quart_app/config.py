@@ -27,7 +27,7 @@ from pydantic import model_validator
 
 from coordination.settings import CoordinationSettings
 from coordination.settings import LimitsSettings
-from providers.embedded_settings import EmbeddedModelSettings
+from providers.embedded.settings import EmbeddedModelSettings
 from providers.settings import UpstreamSettings
 
 __all__ = ["AuthSettings", "ConfigError", "CreditsSettings", "ServerSettings", "Settings"]

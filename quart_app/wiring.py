@@ -27,7 +27,7 @@ from providers.byok import GuardedResolver
 from providers.embedded import EmbeddedHandle
 from providers.embedded import EmbeddedModelError
 from providers.embedded import start_or_attach
-from providers.embedded_settings import default_runtime_dir
+from providers.embedded.settings import default_runtime_dir
 from providers.gateway import Gateway
 from providers.pool import PoolMember
 from providers.pool import ProviderPool

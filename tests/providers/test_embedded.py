@@ -23,7 +23,7 @@ from providers.embedded import EmbeddedHandle
 from providers.embedded import EmbeddedModelError
 from providers.embedded import EmbeddedModelSettings
 from providers.embedded import start_or_attach
-from providers.embedded_settings import default_model_path
+from providers.embedded.settings import default_model_path
 
 _WEIGHTS = default_model_path()
 
@@ -68,7 +68,7 @@ def _server_pids(runtime_dir: Path) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if "embedded_server" in cmdline and str(runtime_dir) in cmdline and state != "Z":
+        if "embedded.server" in cmdline and str(runtime_dir) in cmdline and state != "Z":
             pids.append(int(entry.name))
     return pids
 

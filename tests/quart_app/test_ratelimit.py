@@ -19,10 +19,10 @@ from quart_app.auth import Caller
 from quart_app.auth import mint_token
 from quart_app.errors import APIError
 from quart_app.limit_hooks import check_message_limits
+from quart_app.limit_hooks import message_limits
 from quart_app.limit_markers import estimate_body_tokens
 from quart_app.limit_markers import is_exempt
 from quart_app.limit_markers import is_limited
-from quart_app.limit_hooks import message_limits
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import MODEL
 from tests.conftest import SECRET

@@ -1,6 +1,6 @@
 """The files through which workers and the embedded model server coordinate.
 
-One model server runs per host and model (:mod:`providers.embedded_server`); workers find
+One model server runs per host and model (:mod:`providers.embedded.server`); workers find
 or start it (:mod:`providers.embedded`). They never talk directly, only through files in
 the runtime directory, named after a key that hashes the model path and parameters, so
 another GGUF gets a server of its own:

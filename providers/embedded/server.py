@@ -2,7 +2,7 @@
 
 Loading the weights in each of N hypercorn workers would cost N copies of the model and N
 llama.cpp thread pools fighting over the cores (offline.md 2). Workers start or find this
-small supervisor instead (:mod:`providers.embedded_protocol` describes how): it owns
+small supervisor instead (:mod:`providers.embedded.protocol` describes how): it owns
 xllamacpp's OpenAI-compatible HTTP server and lives as long as some worker is attached.
 
 The worker starts it as ``python -P -c BOOTSTRAP CONFIG_JSON``, where the bootstrap imports
@@ -26,13 +26,13 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from providers.embedded_protocol import ERROR_MARKER
-from providers.embedded_protocol import EXIT_LOCKED
-from providers.embedded_protocol import RuntimeFiles
-from providers.embedded_protocol import ServerConfig
-from providers.embedded_protocol import open_lock_file
-from providers.embedded_protocol import read_state
-from providers.embedded_protocol import try_flock
+from providers.embedded.protocol import ERROR_MARKER
+from providers.embedded.protocol import EXIT_LOCKED
+from providers.embedded.protocol import RuntimeFiles
+from providers.embedded.protocol import ServerConfig
+from providers.embedded.protocol import open_lock_file
+from providers.embedded.protocol import read_state
+from providers.embedded.protocol import try_flock
 
 __all__ = ["main"]
 

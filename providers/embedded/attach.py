@@ -1,6 +1,6 @@
 """How a worker finds the live embedded model server: locks, liveness and health checks.
 
-:mod:`providers.embedded` uses these to attach and :mod:`providers.embedded_launch` to
+:mod:`providers.embedded` uses these to attach and :mod:`providers.embedded.launch` to
 watch a server it started. Blocking calls (file system, ``flock``) run in
 ``asyncio.to_thread``; waits poll with ``asyncio.sleep``, so they stay cancellable, which a
 thread blocked in ``flock`` would not be.
@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from providers.embedded_protocol import RuntimeFiles
-from providers.embedded_protocol import ServerConfig
-from providers.embedded_protocol import open_lock_file
-from providers.embedded_protocol import read_state
-from providers.embedded_protocol import try_flock
-from providers.embedded_settings import EmbeddedModelError
+from providers.embedded.protocol import RuntimeFiles
+from providers.embedded.protocol import ServerConfig
+from providers.embedded.protocol import open_lock_file
+from providers.embedded.protocol import read_state
+from providers.embedded.protocol import try_flock
+from providers.embedded.settings import EmbeddedModelError
 
 __all__ = ["POLL_S", "acquire_lock", "healthy", "live_state", "server_alive"]
 

@@ -1,6 +1,6 @@
 """How a worker starts the embedded model server, waits for it, and reports a failure.
 
-:mod:`providers.embedded` calls :func:`spawn_server` when no live server exists. The
+:mod:`providers.embedded.handle` calls :func:`spawn_server` when no live server exists. The
 server is detached (its own session, re-parented to init), so it outlives the worker that
 started it; a failed start stops it again and raises one :class:`EmbeddedModelError` whose
 message says why, with the tail of the server's log.
@@ -17,29 +17,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from providers.embedded_attach import POLL_S
-from providers.embedded_attach import healthy
-from providers.embedded_attach import server_alive
-from providers.embedded_protocol import ERROR_MARKER
-from providers.embedded_protocol import EXIT_LOCKED
-from providers.embedded_protocol import RuntimeFiles
-from providers.embedded_protocol import ServerConfig
-from providers.embedded_protocol import read_state
-from providers.embedded_settings import SETTINGS_HINT
-from providers.embedded_settings import EmbeddedModelError
+from providers.embedded.attach import POLL_S
+from providers.embedded.attach import healthy
+from providers.embedded.attach import server_alive
+from providers.embedded.protocol import ERROR_MARKER
+from providers.embedded.protocol import EXIT_LOCKED
+from providers.embedded.protocol import RuntimeFiles
+from providers.embedded.protocol import ServerConfig
+from providers.embedded.protocol import read_state
+from providers.embedded.settings import SETTINGS_HINT
+from providers.embedded.settings import EmbeddedModelError
 
 __all__ = ["spawn_server", "startup_error", "terminate"]
 
-# Imports providers.embedded_server without running providers/__init__.py, which pulls in
-# the whole provider stack the model process does not need: a bare package module whose
-# __path__ is this directory. With -P, the working directory is not put on sys.path.
+# Imports providers.embedded.server without running providers/embedded/__init__.py, which
+# pulls in the worker side (pydantic settings, asyncio spawning) the model process does not
+# need: a bare package module whose __path__ is this directory. With -P, the working directory is not put on sys.path.
 _PACKAGE = __name__.rpartition(".")[0]
 _BOOTSTRAP = f"""
 import sys, types
 package = types.ModuleType({_PACKAGE!r})
 package.__path__ = [{str(Path(__file__).parent)!r}]
 sys.modules[{_PACKAGE!r}] = package
-from {_PACKAGE}.embedded_server import main
+from {_PACKAGE}.server import main
 sys.exit(main(sys.argv[1:]))
 """
 _TERM_GRACE_S = 3.0

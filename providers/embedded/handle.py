@@ -3,7 +3,7 @@
 A fresh clone writes stories with zero configuration because each worker calls
 :func:`start_or_attach` and gets an OpenAI-compatible upstream backed by SmolLM2 (or any
 GGUF). However many hypercorn workers call it, one model server runs per host and model
-(:mod:`providers.embedded_protocol` describes how), and it stops by
+(:mod:`providers.embedded.protocol` describes how), and it stops by
 itself once the last worker has closed its handle or died.
 
 File operations and the spawn go through ``asyncio.to_thread`` and asyncio's subprocess
@@ -28,16 +28,16 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from providers.embedded_attach import acquire_lock
-from providers.embedded_attach import live_state
-from providers.embedded_launch import spawn_server
-from providers.embedded_protocol import RuntimeFiles
-from providers.embedded_protocol import ServerConfig
-from providers.embedded_settings import EmbeddedModelError
-from providers.embedded_settings import EmbeddedModelSettings
-from providers.embedded_settings import default_runtime_dir
-from providers.embedded_settings import prepare_runtime_dir
-from providers.embedded_settings import resolve_model_path
+from providers.embedded.attach import acquire_lock
+from providers.embedded.attach import live_state
+from providers.embedded.launch import spawn_server
+from providers.embedded.protocol import RuntimeFiles
+from providers.embedded.protocol import ServerConfig
+from providers.embedded.settings import EmbeddedModelError
+from providers.embedded.settings import EmbeddedModelSettings
+from providers.embedded.settings import default_runtime_dir
+from providers.embedded.settings import prepare_runtime_dir
+from providers.embedded.settings import resolve_model_path
 
 __all__ = ["EmbeddedHandle", "EmbeddedModelError", "EmbeddedModelSettings", "start_or_attach"]
 
