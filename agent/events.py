@@ -70,6 +70,11 @@ class StatusMetadata(BaseModel):
     """Graph node that is running."""
     error: str | None = None
     """Set only on the final error status; truthy ends the stream on the client."""
+    code: str | None = None
+    """With ``error``: the stable SNAKE code of the failure, the same an HTTP answer would
+    carry (``AI_BUSY``, ``UPSTREAM_RATE_LIMITED``, ...)."""
+    retry_after: int | None = None
+    """With ``error``: seconds after which trying again may succeed, when that is known."""
 
 
 class StatusEvent(_Frame):
@@ -198,12 +203,15 @@ def completed() -> StatusEvent:
     return StatusEvent(content="completed", metadata=StatusMetadata(status="completed"))
 
 
-def failure(message: str) -> tuple[ChatEvent, StatusEvent]:
+def failure(
+    message: str, *, code: str | None = None, retry_after: int | None = None
+) -> tuple[ChatEvent, StatusEvent]:
     """Return the two frames that end a failed turn (contract.md 8.3).
 
     Args:
         message: Human-readable, secret-free explanation shown in the chat bubble.
+        code: The failure's SNAKE code, when it has one.
+        retry_after: Seconds until a retry may succeed, when known.
     """
-    return chat_message(message), StatusEvent(
-        content="error", metadata=StatusMetadata(status="error", error=message)
-    )
+    metadata = StatusMetadata(status="error", error=message, code=code, retry_after=retry_after)
+    return chat_message(message), StatusEvent(content="error", metadata=metadata)

@@ -29,6 +29,8 @@ from agent.events import ToolCallEvent
 from agent.graph import AgentGraph
 from agent.state import HistoryMessage
 from agent.state import InputState
+from coordination.errors import CoordinationUnavailable
+from providers.errors import ProviderError
 
 __all__ = ["stream_turn"]
 
@@ -43,6 +45,11 @@ def _generic_message(exc: BaseException) -> str:
         "Sorry, the AI service failed while answering "
         f"({type(exc).__name__}). Please try again in a moment."
     )
+
+
+def _retry_after(error: ProviderError | CoordinationUnavailable) -> int | None:
+    value = error.headers.get("Retry-After")
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def _invalid_input(message: object, scenario: object) -> str | None:
@@ -106,6 +113,10 @@ async def stream_turn(
     except AgentError as exc:
         logger.info("scenario agent turn failed: %s", type(exc).__name__)
         failure = events.failure(exc.user_message)
+    except (ProviderError, CoordinationUnavailable) as exc:
+        # The same errors, codes and messages a proxy call gets (``providers.calls``).
+        logger.warning("scenario agent turn failed: %s", exc.code)
+        failure = events.failure(exc.message, code=exc.code, retry_after=_retry_after(exc))
     except Exception as exc:  # CancelledError is a BaseException and propagates
         logger.warning("scenario agent turn failed: %s", type(exc).__name__)
         logger.debug("scenario agent failure details", exc_info=exc)

@@ -123,12 +123,12 @@ def _app(variant: str, upstream: ScriptedUpstream) -> Any:
 
 
 def _strip(app: Any) -> None:
-    """The gateway as before the observer seam: no observer, no metered billing."""
+    """The calls as before the observer seam: no observer, no metrics among the listeners."""
     from providers.observer import NoObserver
 
-    gateway = app.extensions["storywriter.services"].gateway
-    gateway.observer = NoObserver()
-    gateway.billing = getattr(gateway.billing, "inner", gateway.billing)
+    services = app.extensions["storywriter.services"]
+    services.calls.observer = NoObserver()
+    services.settlements.listeners = ()
 
 
 async def _batch(app: Any, request: tuple[str, str, str, bytes], count: int) -> float:
@@ -182,7 +182,9 @@ async def _components(upstream: ScriptedUpstream, devnull: Any, repeats: int) ->
     """Each piece on its own, inside a request context: min over repetitions, in us."""
     from quart import Response
 
-    from providers.billing import Settlement
+    from credits.models import CallUsage
+    from credits.models import UsageRecord
+    from credits.models import UsageStatus
 
     rows: list[tuple[str, float]] = []
     for variant in ("hooks", "metrics", "metrics+log"):
@@ -205,14 +207,21 @@ async def _components(upstream: ScriptedUpstream, devnull: Any, repeats: int) ->
                     await observe(Response(b"{}", content_type="application/json"))
                 best = min(best, (time.perf_counter() - start) / n * 1e6)
             rows.append((f"request hooks ({variant})", best))
-            gateway = app.extensions["storywriter.services"].gateway
-            settlement = Settlement("r", "u", "scripted", MODEL, 10, 64, 1.0, 5, "completed", False)
+            services = app.extensions["storywriter.services"]
+            settlement = UsageRecord.of_calls(
+                request_id="r",
+                user_id="u",
+                calls=[CallUsage("scripted", MODEL, 10, 64, 1.0)],
+                duration_ms=5,
+                status=UsageStatus.COMPLETED,
+                byok=False,
+            )
             best = float("inf")
             for _ in range(repeats):
                 start = time.perf_counter()
                 for _ in range(n):
-                    gateway.observer.first_byte("scripted", MODEL, 0.01, 0.009, True)
-                    gateway.billing.settle(settlement)
+                    services.calls.observer.first_byte("scripted", MODEL, 0.01, 0.009, "stream")
+                    services.settlements.settle(settlement)
                 best = min(best, (time.perf_counter() - start) / n * 1e6)
             rows.append((f"per completion ({variant})", best))
     for name, cost in rows:

@@ -10,9 +10,8 @@ from quart import Response
 from quart import request
 
 from agent.events import AgentEvent
-from blueprints.agent_turns import TurnRequest
-from blueprints.agent_turns import start_turn
 from blueprints.sse import sse_response
+from gateway.sessions import TurnMessage
 from quart_app.facade import byok_upstream
 from quart_app.facade import current_caller
 from quart_app.facade import get_services
@@ -35,7 +34,7 @@ async def get_agent_health() -> tuple[dict[str, Any], int]:
     services = get_services()
     ready = bool(services.pool.members)
     if ready:
-        services.agent.warm()
+        services.turns.loader.warm()
     body = {
         "status": "healthy" if ready else "unhealthy",
         "agent": "scenario",
@@ -50,8 +49,11 @@ async def get_agent_health() -> tuple[dict[str, Any], int]:
 async def post_scenario_stream() -> Response:
     """Run one turn and stream its frames; errors before the first frame are statuses."""
     caller = current_caller()
-    turn = TurnRequest.model_validate_json(await request.get_data())
-    events = await start_turn(caller.user_id, turn, byok=await byok_upstream())
+    turn = TurnMessage.model_validate_json(await request.get_data())
+    turns = get_services().turns
+    events = await turns.start(
+        caller.user_id, turn.message, turn.scenario, byok=await byok_upstream()
+    )
     return sse_response(_frames(events))
 
 

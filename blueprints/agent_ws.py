@@ -25,17 +25,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Any
 
 from quart import Blueprint
 from quart import websocket
 
-from blueprints.agent_session import AgentSession
-from blueprints.agent_session import SessionClosed
+from gateway.sessions import AgentSession
+from gateway.sessions import SessionClosed
 from providers.errors import ProviderError
 from quart_app.facade import APIError
 from quart_app.facade import byok_upstream
+from quart_app.facade import check_message_limits
+from quart_app.facade import error_parts
 from quart_app.facade import get_services
 from quart_app.facade import rate_exempt
+from quart_app.facade import websocket_caller
 
 __all__ = ["blueprint"]
 
@@ -44,18 +48,29 @@ blueprint = Blueprint("agent_ws", __name__, url_prefix="/api/streaming_agent/sce
 
 
 @blueprint.websocket("/ws")
-@rate_exempt  # each message is limited instead (AgentSession.receive_message)
+@rate_exempt  # each message is limited instead (AgentSession's admit)
 async def scenario_session() -> None:
     """Authenticate, then serve messages until the client leaves."""
     await websocket.accept()
     services = get_services()
-    session = AgentSession(services.settings.agent, session_id=uuid.uuid4().hex)
+    session_id = uuid.uuid4().hex
     try:
-        caller = await session.authenticate(
-            websocket.args.get("token"), websocket.remote_addr or "unknown"
+        caller = await websocket_caller(services.settings.agent.ws_auth_timeout_s)
+
+        async def admit() -> None:
+            (await check_message_limits(caller)).finish()
+
+        session = AgentSession(
+            services.turns,
+            services.settings.agent,
+            session_id=session_id,
+            user_id=caller.user_id,
+            send=websocket.send,
+            admit=admit,
+            refusal=_refusal,
+            byok=await byok_upstream(websocket.headers),
         )
-        session.byok = await byok_upstream(websocket.headers)
-        await session.serve(caller)
+        await session.serve(websocket.receive)
     except SessionClosed as closed:
         await websocket.close(closed.code, closed.reason)
     except (APIError, ProviderError) as refused:  # authentication or BYOK headers refused
@@ -63,5 +78,19 @@ async def scenario_session() -> None:
     except asyncio.CancelledError:
         raise  # the client went away: Quart cancels us, and that must propagate
     except Exception:
-        log.exception("agent session %s crashed", session.session_id)
+        log.exception("agent session %s crashed", session_id)
         await websocket.close(1011, "internal error")
+
+
+def _refusal(error: Exception) -> dict[str, Any]:
+    """The error frame for a refused message (the session stays open)."""
+    parts = error_parts(error)
+    frame: dict[str, Any] = {
+        "type": "error",
+        "code": parts.code,
+        "error": parts.message,
+        "status": parts.status,
+    }
+    if parts.detail is not None:
+        frame["detail"] = parts.detail
+    return frame

@@ -5,7 +5,7 @@ Why a small generator rather than quart-schema: the hot-path handlers validate w
 error body), and quart-schema's docs pages load their UI from a CDN, which an offline
 deployment cannot reach. So routes are walked from ``app.url_map`` and each endpoint is
 described in ``OPERATIONS`` with the very pydantic models its handler validates with
-(``blueprints.schemas``, ``blueprints.agent_turns``) and returns (``blueprints.responses``).
+(``blueprints.schemas``, ``gateway.sessions``) and returns (``blueprints.responses``).
 A route missing from the table still appears (``x-undocumented``), and the test suite
 fails on it, so new routes get described. WebSocket routes cannot be described in OpenAPI
 and are listed under ``x-websockets``.
@@ -25,7 +25,6 @@ from pydantic.json_schema import JsonSchemaMode
 from pydantic.json_schema import models_json_schema
 from quart import Quart
 
-from blueprints.agent_turns import TurnRequest
 from blueprints.responses import AgentHealth
 from blueprints.responses import ChatCompletion
 from blueprints.responses import CreditsResponse
@@ -35,6 +34,7 @@ from blueprints.responses import Readiness
 from blueprints.responses import StatusResponse
 from blueprints.schemas import ChatRequest
 from blueprints.schemas import ErrorBody
+from gateway.sessions import TurnMessage
 
 __all__ = ["OPERATIONS", "Operation", "Reply", "build_openapi", "undocumented_endpoints"]
 
@@ -196,7 +196,7 @@ OPERATIONS: dict[str, Operation] = {
             ),
             **_STREAM_ERRORS,
         },
-        body=TurnRequest,
+        body=TurnMessage,
         auth=True,
     ),
     "probes.get_livez": Operation(

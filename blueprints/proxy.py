@@ -12,7 +12,7 @@ from quart import request
 
 from blueprints.schemas import ChatRequest
 from blueprints.sse import sse_response
-from providers.gateway import ChatCall
+from gateway.completions import ChatCall
 from providers.relay import ReasoningMode
 from quart_app.facade import byok_upstream
 from quart_app.facade import chat_tokens

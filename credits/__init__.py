@@ -28,9 +28,10 @@ from credits.models import Balance
 from credits.models import Reservation
 from credits.models import UsageRecord
 from credits.models import UsageStatus
+from credits.pricing import credits_for
+from credits.pricing import estimate_reservation
+from credits.pricing import price
 from credits.reconciler import reconcile_periodically
-from providers.pricing import credits_for
-from providers.pricing import estimate_reservation
 
 __all__ = [
     "Balance",
@@ -45,5 +46,6 @@ __all__ = [
     "UsageStatus",
     "credits_for",
     "estimate_reservation",
+    "price",
     "reconcile_periodically",
 ]

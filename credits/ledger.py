@@ -111,7 +111,7 @@ class Ledger:
 
         Args:
             user_id: The member paying.
-            amount: The estimate (see `providers.pricing.estimate_reservation`).
+            amount: The estimate (see `credits.pricing.estimate_reservation`).
             request_id: Unique per request; `settle` finds the hold by it.
             ttl_s: This hold's lifetime, for a request known to run longer than usual.
 
@@ -141,7 +141,7 @@ class Ledger:
 
         Args:
             request_id: The reservation's request id.
-            actual_credits: The price of the real usage (`providers.pricing.credits_for`).
+            actual_credits: The price of the real usage (`credits.pricing.price`).
             usage: The usage log entry (same request and user as the reservation).
 
         Returns:

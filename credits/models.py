@@ -7,19 +7,20 @@ this boundary and epoch seconds in the database (portable across SQLite and Post
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["Balance", "Reservation", "UsageRecord", "UsageStatus"]
+__all__ = ["Balance", "CallUsage", "Reservation", "UsageRecord", "UsageStatus"]
 
 
 class UsageStatus(StrEnum):
     """How a request ended, as written to the usage log.
 
-    The values are those of ``providers.billing.Ending``, so an ending passes straight
-    through to the log.
+    Every way a model call or an agent turn can end; the gateway records one of these.
     """
 
     COMPLETED = "completed"
@@ -62,9 +63,34 @@ class Reservation:
 
 
 @dataclass(frozen=True, slots=True)
-class UsageRecord:
-    """One request's entry in the usage log.
+class CallUsage:
+    """The tokens of one model call and the upstream that served it.
 
+    A proxy request is one call; an agent turn is several, possibly on providers with
+    different multipliers, and each call is priced at its own (``credits.pricing``).
+    """
+
+    provider: str
+    """The upstream's configured name (``byok`` for a caller's own)."""
+    model: str
+    """The model asked of it."""
+    prompt_tokens: int
+    """Tokens sent."""
+    completion_tokens: int
+    """Tokens generated."""
+    multiplier: float = 0.0
+    """The upstream's credit multiplier."""
+    credits: int = 0
+    """This call's share of the price; set by ``credits.pricing.price``."""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One request's usage: what the gateway settles, the ledger logs and metrics count.
+
+    The gateway builds it from the calls a request made (:meth:`of_calls`), pricing fills
+    in ``credits`` once (``credits.pricing.price``), and from then on every consumer - the
+    ledger, the metrics, the rate limiter's token correction - reads the same numbers.
     Never put secrets here: there is deliberately no field for keys or headers, and
     `prompt_text` is dropped unless the ledger was opened with ``store_prompt_text=True``.
     """
@@ -74,21 +100,25 @@ class UsageRecord:
     user_id: str
     """The member who made the request."""
     provider: str
-    """The upstream provider's name."""
+    """The upstream provider's name (an agent turn: the last call's)."""
     model: str
-    """The model id."""
+    """The model id (an agent turn: ``agent:<model>``)."""
     prompt_tokens: int
-    """Tokens sent."""
+    """Tokens sent, over every call."""
     completion_tokens: int
-    """Tokens generated (what was streamed, however the request ended)."""
+    """Tokens generated (what was streamed, however the request ended), over every call."""
     duration_ms: int
     """Wall time of the request."""
     status: str
     """How it ended, usually a `UsageStatus`."""
     credits: int = 0
-    """Credits charged; filled in by the ledger, ignored on input."""
+    """The price; set by ``credits.pricing.price`` (the ledger may charge less: never more
+    than the balance)."""
     byok: bool = False
-    """The request ran on the user's own key (free); set by `Ledger.record_free_usage`."""
+    """The request ran on the user's own key (free)."""
+    calls: tuple[CallUsage, ...] = ()
+    """The model calls it made (empty when it failed before reaching a model, and in rows
+    read back from the log)."""
     prompt_text: str | None = None
     """The prompt, stored only when the operator enabled it."""
     created_at: datetime | None = None
@@ -99,6 +129,49 @@ class UsageRecord:
             raise ValueError("usage needs a request_id and a user_id")
         if min(self.prompt_tokens, self.completion_tokens, self.duration_ms) < 0:
             raise ValueError("token counts and duration must be >= 0")
+
+    @classmethod
+    def of_calls(
+        cls,
+        *,
+        request_id: str,
+        user_id: str,
+        calls: Sequence[CallUsage],
+        duration_ms: int,
+        status: UsageStatus,
+        byok: bool,
+        provider: str = "",
+        model: str = "",
+    ) -> UsageRecord:
+        """The record of a request that made ``calls``: token sums, the last call's names.
+
+        Args:
+            request_id: The request's unique id.
+            user_id: Who made it.
+            calls: Its model calls, in order.
+            duration_ms: Its wall time.
+            status: How it ended.
+            byok: Whether it ran on the caller's own key.
+            provider: The provider to log when no call was made (else the last call's).
+            model: The model to log instead of the last call's (e.g. ``agent:<model>``).
+        """
+        last = calls[-1] if calls else None
+        return cls(
+            request_id=request_id,
+            user_id=user_id,
+            provider=last.provider if last is not None else provider,
+            model=model or (last.model if last is not None else ""),
+            prompt_tokens=sum(c.prompt_tokens for c in calls),
+            completion_tokens=sum(c.completion_tokens for c in calls),
+            duration_ms=duration_ms,
+            status=status,
+            byok=byok,
+            calls=tuple(calls),
+        )
+
+    def priced(self, calls: Sequence[CallUsage]) -> UsageRecord:
+        """This record with each call's price and their sum as ``credits``."""
+        return replace(self, calls=tuple(calls), credits=sum(c.credits for c in calls))
 
 
 def to_timestamp(moment: datetime) -> float:

@@ -25,6 +25,7 @@ __all__ = [
     "ModelNotFound",
     "PoolSaturated",
     "ProviderError",
+    "ShuttingDown",
     "UpstreamError",
     "UpstreamHTTPError",
     "UpstreamProtocolError",
@@ -88,6 +89,20 @@ class InvalidUpstreamConfig(ProviderError):
 
     status_code = 400
     code = "BYOK_INVALID"
+
+
+class ShuttingDown(ProviderError):
+    """The worker is shutting down: its streams were ended and it starts no new call."""
+
+    status_code = 503
+    code = "SHUTTING_DOWN"
+
+    def __init__(self, message: str = "the service is shutting down") -> None:
+        super().__init__(message)
+
+    @property
+    def headers(self) -> dict[str, str]:  # noqa: D102
+        return {"Retry-After": "5"}
 
 
 class UpstreamError(ProviderError):

@@ -1,33 +1,34 @@
-"""What the gateway tells an observer (metrics) about each call, at a few points only.
+"""What every model call tells an observer (the metrics), at a few points only.
 
-The gateway must stay transport- and metrics-free (no Quart, no Prometheus), yet operators
-need time to first token, the service's own overhead and upstream failures by kind. So the
-gateway calls these methods at most twice per call - never per chunk - with plain values,
-and the default observer does nothing. Tokens and credits are not reported here: they are
-settled once per call through the ``Billing`` seam, which the metrics layer also wraps.
+The provider layer must stay transport- and metrics-free (no Quart, no Prometheus), yet
+operators need time to first token, the service's own overhead and upstream failures by
+kind, for the proxy's calls and the agent's alike. So ``providers.calls`` calls these
+methods at most twice per call - never per chunk - with plain values, and the default
+observer does nothing. Tokens and credits are not reported here: they are settled once per
+request through ``gateway.settlement``, whose listeners include the metrics.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-__all__ = ["GatewayObserver", "NoObserver"]
+__all__ = ["CallObserver", "NoObserver"]
 
 
-class GatewayObserver(Protocol):
-    """Receives the timing and failures of gateway calls; every method must be cheap."""
+class CallObserver(Protocol):
+    """Receives the timing and failures of model calls; every method must be cheap."""
 
     def first_byte(
-        self, provider: str, model: str, elapsed_s: float, upstream_s: float, streamed: bool
+        self, provider: str, model: str, elapsed_s: float, upstream_s: float, mode: str
     ) -> None:
-        """The first byte of the answer is relayed (streams) or the answer is ready (JSON).
+        """The first byte of the answer arrived (streams) or the answer is ready (JSON).
 
         Args:
             provider: Name of the upstream that answered (``byok`` for a caller's own).
             model: The model asked of it.
-            elapsed_s: Seconds since the gateway received the call.
+            elapsed_s: Seconds since the service received the call.
             upstream_s: Of these, seconds spent waiting on upstreams (all attempts).
-            streamed: True for a stream, False for a non-streamed answer.
+            mode: ``stream`` or ``json`` (the proxy), ``agent_stream`` or ``agent_json``.
         """
         ...
 
@@ -46,7 +47,7 @@ class NoObserver:
     """The default: observes nothing."""
 
     def first_byte(  # noqa: D102
-        self, provider: str, model: str, elapsed_s: float, upstream_s: float, streamed: bool
+        self, provider: str, model: str, elapsed_s: float, upstream_s: float, mode: str
     ) -> None:
         return None
 

@@ -130,6 +130,7 @@ class ProviderPool:
         attempt: Callable[[Upstream], Awaitable[T]],
         members: list[PoolMember] | None = None,
         user: str = "",
+        first: Lease | None = None,
     ) -> tuple[Lease, T]:
         """Run ``attempt`` on an upstream serving ``model`` with a slot held, failing over.
 
@@ -138,28 +139,33 @@ class ProviderPool:
         move on to the next upstream; a 4xx is the caller's problem and is raised at once.
         ``members`` passes candidates the caller already routed, saving a second pass.
         Slots are taken fairly for ``user`` (``coordination.slots.rules``), waiting in the queue
-        only before the first attempt and only when ``queue_wait_s`` allows it.
+        only before the first attempt and only when ``queue_wait_s`` allows it. ``first`` is
+        a slot the caller took earlier: it is tried before the others.
         """
         if members is None:
             members = await self.candidates(model)
         last_error: UpstreamError | None = None
         remaining = list(members)
-        while remaining:
-            wait_s = self.queue_wait_s if last_error is None else 0.0
-            taken = await take_slot(remaining, user, wait_s)
-            if taken is None:
-                break
-            member, hold = taken
-            remaining.remove(member)
-            lease = Lease(member.upstream, member.slots, hold)
+        while remaining or first is not None:
+            if first is not None:
+                lease, first = first, None
+                remaining = [m for m in remaining if m.upstream is not lease.upstream]
+            else:
+                wait_s = self.queue_wait_s if last_error is None else 0.0
+                taken = await take_slot(remaining, user, wait_s)
+                if taken is None:
+                    break
+                member, hold = taken
+                remaining.remove(member)
+                lease = Lease(member.upstream, member.slots, hold)
             try:
-                return lease, await attempt(member.upstream)
+                return lease, await attempt(lease.upstream)
             except UpstreamError as error:
                 lease.release()
                 if not error.retryable:
                     raise
                 log.warning(
-                    "upstream %s failed before the first byte: %s", member.upstream.name, error.code
+                    "upstream %s failed before the first byte: %s", lease.upstream.name, error.code
                 )
                 last_error = error
             except BaseException:

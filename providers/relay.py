@@ -19,9 +19,9 @@ import orjson
 
 from providers.errors import UpstreamError
 from providers.errors import UpstreamProtocolError
-from providers.tokens import count_text_tokens
+from providers.usage import Usage
 
-__all__ = ["ReasoningMode", "StreamRelay", "Usage", "error_frame", "sse_frame"]
+__all__ = ["ReasoningMode", "StreamRelay", "error_frame", "sse_frame"]
 
 ReasoningMode = Literal["passthrough", "think", "drop"]
 """``passthrough`` forwards ``reasoning_content`` as is (``/frontend``); ``think`` re-emits it
@@ -42,19 +42,6 @@ def error_frame(message: str, error_type: str) -> bytes:
     return sse_frame(orjson.dumps({"error": {"message": message, "type": error_type}}))
 
 
-@dataclass(slots=True)
-class Usage:
-    """Token counts of one completion: the upstream's when reported, else counted by us."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    reported: bool
-
-    @property
-    def total_tokens(self) -> int:  # noqa: D102
-        return self.prompt_tokens + self.completion_tokens
-
-
 def _partial_tag_start(text: str) -> int:
     """Index where a trailing, incomplete ``<think>``/``</think>`` starts, or -1."""
     start = text.rfind("<")
@@ -73,9 +60,6 @@ class StreamRelay:
 
     reasoning: ReasoningMode
     model: str
-    prompt_tokens: int
-    """Our pre-call estimate: the upstream's count replaces it when reported, else the
-    caller sets the tokenizer's count before asking for ``usage``."""
     done: bool = False
     finish_reason: str | None = None
     _buffer: bytes = b""
@@ -259,34 +243,16 @@ class StreamRelay:
         )
 
     @property
-    def prompt_reported(self) -> bool:
-        """Whether the upstream reported both token counts (so nothing is counted here)."""
-        reported = self._reported
-        return (
-            reported is not None
-            and isinstance(reported.get("completion_tokens"), int)
-            and isinstance(reported.get("prompt_tokens"), int)
-        )
+    def report(self) -> dict[str, Any] | None:
+        """The upstream's usage report, when it sent one (validated by ``providers.usage``)."""
+        return self._reported
 
-    def usage(self) -> Usage:
-        """Usage so far: the upstream's report when it gave one, else counted from the text.
+    def completion_text(self) -> str:
+        """Everything the model generated so far (content and reasoning), for counting."""
+        return "".join(self._texts)
 
-        Counting needs the model's tokenizer: on the event loop, make sure it is loaded
-        (``providers.tokens.load_tokenizer``) unless ``prompt_reported``.
-        """
-        reported = self._reported
-        if reported is not None and isinstance(reported.get("completion_tokens"), int):
-            prompt = reported.get("prompt_tokens")
-            return Usage(
-                prompt if isinstance(prompt, int) else self.prompt_tokens,
-                reported["completion_tokens"],
-                reported=True,
-            )
-        return Usage(self.prompt_tokens, count_text_tokens("".join(self._texts), self.model), False)
-
-    def trailer(self, extra: dict[str, Any]) -> bytes:
+    def trailer(self, usage: Usage, extra: dict[str, Any]) -> bytes:
         """The final usage chunk (OpenAI's ``include_usage`` shape plus ``extra``) and [DONE]."""
-        usage = self.usage()
         template = self._template or {}
         chunk = {
             "id": template.get("id", "chatcmpl-relay"),

@@ -84,3 +84,11 @@ class UpstreamSettings(BaseModel):
         if self.credit_multiplier is not None:
             return self.credit_multiplier
         return DEFAULT_MULTIPLIERS.get(self.kind, 1.0)
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """This upstream's price for a call in USD, from its per-1,000-token prices."""
+        return round(
+            prompt_tokens * self.price_prompt_per_1k / 1000
+            + completion_tokens * self.price_completion_per_1k / 1000,
+            8,
+        )

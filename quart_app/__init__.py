@@ -63,13 +63,13 @@ def create_app(settings: Settings | None = None) -> Quart:
             response.headers["X-Request-Id"] = request_id
         return response
 
-    install_operations(app, settings)  # logs, metrics, access hooks; refuses while draining
+    operations = install_operations(app, settings)  # logs, metrics, hooks; refuses when draining
     install_rate_limits(app)  # after the CORS preflight and the request id
 
     @app.while_serving
     async def _lifespan() -> AsyncGenerator[None, None]:
         async with AsyncExitStack() as stack:
-            services = await build_services(settings, stack)
+            services = await build_services(settings, stack, operations.metrics)
             app.extensions[EXTENSION_KEY] = services
             await stack.enter_async_context(operating(app, services))  # exits first
             # What exists now lives as long as the worker (modules, settings, services):

@@ -17,8 +17,8 @@ from contextlib import AsyncExitStack
 
 import orjson
 
+from gateway.completions import ChatCall
 from providers.errors import ProviderError
-from providers.gateway import ChatCall
 from quart_app.auth import load_secret
 from quart_app.auth import mint_token
 from quart_app.config import ConfigError

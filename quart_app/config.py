@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from pydantic import ValidationError
 from pydantic import model_validator
 
+from agent.settings import AgentSettings
 from coordination.settings import CoordinationSettings
 from coordination.settings import LimitsSettings
 from providers.embedded.settings import EmbeddedModelSettings
@@ -126,37 +127,6 @@ class CreditsSettings(_Section):
     """How often expired holds are looked for."""
     store_prompt_text: bool = False
     """Keep prompt text in the usage log (off: only counts, never content)."""
-
-
-class AgentSettings(_Section):
-    """``[agent]``: the scenario agent and its WebSocket sessions."""
-
-    model: str | None = None
-    """Model for the agent's calls; default: the pool's default model."""
-    preload: bool = False
-    """Load the agent stack (~55 MiB per worker) at startup instead of on first use."""
-    max_tokens: int = Field(default=512, ge=16, le=32_000)
-    """Completion limit of each agent LLM call."""
-    temperature: float = Field(default=0.7, ge=0, le=2)
-    """Sampling temperature of the agent's prose."""
-    structured_temperature: float = Field(default=0.0, ge=0, le=2)
-    """Sampling temperature of its JSON steps (classification, edits): 0 is the most reliable."""
-    supports_json_schema: bool = True
-    """Send ``response_format`` json_schema (llama.cpp, vLLM, OpenAI, LM Studio, Ollama do)."""
-    max_message_chars: int = Field(default=8_000, ge=1)
-    """Longest writer message accepted."""
-    max_scenario_chars: int = Field(default=4_000, ge=500)
-    """Budget of scenario JSON shown to the model (photos never are); raise for big models."""
-    reservation_calls: int = Field(default=4, ge=1, le=20)
-    """Credits reserved for a turn: this many calls of prompt + ``max_tokens``."""
-    ws_auth_timeout_s: float = Field(default=10.0, gt=0)
-    """A WebSocket without a token in its URL must send ``auth`` within this time."""
-    ws_ping_interval_s: float = Field(default=20.0, gt=0)
-    """Idle WebSocket sessions get a ``{"type":"ping"}`` this often."""
-    ws_max_message_bytes: int = Field(default=8 * MIB, ge=1024)
-    """Larger WebSocket messages close the session with 1009."""
-    ws_max_queued: int = Field(default=4, ge=0, le=64)
-    """Messages queued behind a running turn; more are refused with an error frame."""
 
 
 class Settings(_Section):

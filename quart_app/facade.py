@@ -19,6 +19,7 @@ from quart_app.operations import get_operations
 from quart_app.services import byok_upstream
 from quart_app.services import current_caller
 from quart_app.services import get_services
+from quart_app.services import websocket_caller
 
 __all__ = [
     "APIError",
@@ -31,4 +32,5 @@ __all__ = [
     "get_services",
     "rate_exempt",
     "rate_limit",
+    "websocket_caller",
 ]

@@ -109,4 +109,7 @@ def configure_logging(level: str, log_format: Literal["json", "text"]) -> loggin
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.setLevel(level.upper())
+    # The agent's SDK requests go through httpx to an in-process transport, not the network:
+    # httpx's line per request would only repeat our access log (and name a fake host).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return handler

@@ -1,10 +1,10 @@
 """Wiring of everything an operator uses: logs, metrics, health, docs and graceful shutdown.
 
-``install_operations`` runs in ``create_app`` (hooks and routes, no loop needed);
-``operating`` runs inside the lifespan once the services exist: it attaches the metrics to
-the gateway's observer and billing seams, builds the readiness checks and watches for
-shutdown. It is entered on the services' exit stack, so at shutdown it stops streams
-before billing drains and the ledger closes (the stack unwinds last-in, first-out).
+``install_operations`` runs in ``create_app`` (logging, metrics, hooks; no loop needed; the
+services are later built with its metrics); ``operating`` runs inside the lifespan once the
+services exist: it builds the readiness checks and watches for shutdown. It is entered on
+the services' exit stack, so at shutdown it stops streams before billing drains and the
+ledger closes (the stack unwinds last-in, first-out).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from quart import Quart
 from quart import current_app
 
 from quart_app.access import install_access_hooks
-from quart_app.call_metrics import GatewayMetrics
-from quart_app.call_metrics import MeteredBilling
 from quart_app.config import Settings
 from quart_app.lifecycle import Lifecycle
 from quart_app.logs import configure_logging
@@ -73,21 +71,16 @@ async def operating(app: Quart, services: Services) -> AsyncIterator[Operations]
     """Attach metrics and health to ``services`` and watch for shutdown while serving."""
     operations: Operations = app.extensions[OPERATIONS_KEY]
     gateway = services.gateway
+    turns = services.turns
     metrics = operations.metrics
-    if metrics is not None:
-        gateway.observer = GatewayMetrics(metrics)
-        gateway.billing = MeteredBilling(
-            gateway.billing, metrics, charges=services.ledger is not None
-        )
-    agent = services.agent
 
     def open_streams() -> int:
-        runtime = agent.loaded
-        return gateway.open_streams + (runtime.turns.count if runtime is not None else 0)
+        return gateway.open_streams + turns.count
 
     def stop_streams() -> int:
-        runtime = agent.loaded
-        return gateway.stop_streams() + (runtime.turns.stop() if runtime is not None else 0)
+        # Ends every model call in flight (the proxy's streams, the agent's calls); a turn
+        # between two calls fails at its next one, with the agent's error pair.
+        return gateway.stop_streams()
 
     operations.lifecycle.attach(open_streams, stop_streams)
     ledger = services.ledger

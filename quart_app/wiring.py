@@ -18,26 +18,31 @@ import aiohttp
 from coordination import open_coordination
 from credits.billing import LedgerBilling
 from credits.ledger import Ledger
+from credits.models import UsageRecord
 from credits.reconciler import reconcile_periodically
-from providers.billing import Billing
-from providers.billing import NoBilling
-from providers.billing import ObservedBilling
+from gateway.billing import Billing
+from gateway.billing import NoBilling
+from gateway.completions import Gateway
+from gateway.settlement import SettlementListener
+from gateway.settlement import Settlements
+from gateway.turns import AgentTurns
 from providers.byok import AddressPolicy
 from providers.byok import GuardedResolver
+from providers.calls import ModelCalls
 from providers.embedded import EmbeddedHandle
 from providers.embedded import EmbeddedModelError
 from providers.embedded import start_or_attach
 from providers.embedded.settings import default_runtime_dir
-from providers.gateway import Gateway
 from providers.pool import PoolMember
 from providers.pool import ProviderPool
 from providers.settings import UpstreamSettings
 from providers.tokens import seed_offline_cache
 from providers.upstream import Upstream
-from quart_app.agent_runtime import AgentLoader
 from quart_app.auth import TokenVerifier
 from quart_app.auth import load_secret
+from quart_app.call_metrics import CallMetrics
 from quart_app.config import Settings
+from quart_app.metrics import Metrics
 from quart_app.services import Services
 
 __all__ = ["build_services"]
@@ -70,8 +75,16 @@ async def _embedded_upstream(
     return upstream, handle.api_key, handle
 
 
-async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
-    """Create everything loop-bound; ``stack`` closes it all at shutdown."""
+async def build_services(
+    settings: Settings, stack: AsyncExitStack, metrics: Metrics | None = None
+) -> Services:
+    """Create everything loop-bound; ``stack`` closes it all at shutdown.
+
+    Args:
+        settings: The configuration.
+        stack: Closes what is built here at shutdown, in reverse order.
+        metrics: Where calls and settlements are counted (None: metrics are off).
+    """
     # The tokenizer loads on first need, off the loop (providers.tokens): most upstreams
     # report usage, and an encoding is ~40 MiB per worker. Its files are seeded now.
     await asyncio.to_thread(seed_offline_cache)
@@ -123,26 +136,32 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     byok_session = aiohttp.ClientSession(connector=byok_connector, trust_env=False)
     stack.push_async_callback(byok_session.close)
     ledger, billing = await _open_ledger(settings, stack)
-    billing_seam: Billing = billing or NoBilling()
+    listeners: list[SettlementListener] = []
     limits = coordination.limits
     if limits.enabled:
-        billing_seam = ObservedBilling(
-            billing_seam,
-            lambda s: limits.settled(
-                s.user_id, s.request_id, s.prompt_tokens + s.completion_tokens
-            ),
-        )
-    gateway = Gateway(pool, billing_seam)
-    stack.push_async_callback(gateway.drain)  # settlements still counting, before billing's
-    agent = AgentLoader(stack)
+
+        def correct_tokens(record: UsageRecord) -> None:
+            tokens = record.prompt_tokens + record.completion_tokens
+            limits.settled(record.user_id, record.request_id, tokens)
+
+        listeners.append(correct_tokens)
+    call_metrics = CallMetrics(metrics) if metrics is not None else None
+    if call_metrics is not None:
+        listeners.append(call_metrics.settled)
+    settlements = Settlements(billing or NoBilling(), listeners, charges=settings.credits.enabled)
+    stack.push_async_callback(settlements.drain)  # settlements still counting, then billing's
+    calls = ModelCalls(pool, call_metrics)
+    turns = AgentTurns(calls, settlements, settings.agent)
     if settings.agent.preload:
-        await agent.get()
+        await turns.loader.get()
     return Services(
-        agent=agent,
         settings=settings,
         verifier=verifier,
         pool=pool,
-        gateway=gateway,
+        calls=calls,
+        gateway=Gateway(calls, settlements),
+        turns=turns,
+        settlements=settlements,
         coordination=coordination,
         ledger=ledger,
         byok_session=byok_session,

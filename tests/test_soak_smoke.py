@@ -34,6 +34,6 @@ def test_soak_30_seconds(tmp_path: Path) -> None:
     assert result["functional_ok"], report
     assert result["growth"] <= 0.05, report
     # The worker's idle size (targets F): the agent stack and the tokenizer load only when
-    # needed (quart_app.agent_runtime, providers.tokens), which is what keeps it under.
+    # needed (gateway.agent_runtime, providers.tokens), which is what keeps it under.
     assert result["idle_rss_kib"] <= 120 * 1024, report
     assert proc.returncode == 0, report

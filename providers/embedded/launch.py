@@ -32,7 +32,8 @@ __all__ = ["spawn_server", "startup_error", "terminate"]
 
 # Imports providers.embedded.server without running providers/embedded/__init__.py, which
 # pulls in the worker side (pydantic settings, asyncio spawning) the model process does not
-# need: a bare package module whose __path__ is this directory. With -P, the working directory is not put on sys.path.
+# need: a bare package module whose __path__ is this directory. With -P, the working
+# directory is not put on sys.path.
 _PACKAGE = __name__.rpartition(".")[0]
 _BOOTSTRAP = f"""
 import sys, types

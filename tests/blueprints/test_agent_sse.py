@@ -225,7 +225,7 @@ async def test_agent_turn_is_charged_and_402_without_credits(
         status, _, writes = await stream(app, AGENT, {"message": "Explain"}, auth(token))
         assert status == 200
         assert agent_frames(writes)[-1]["metadata"]["status"] == "completed"
-        await services.gateway.billing.drain()
+        await services.settlements.drain()
         [row] = await services.ledger.recent_usage("alice")
         assert row.model.startswith("agent")
         assert row.credits > 0 and row.status == "completed"

@@ -263,7 +263,7 @@ async def test_byok_handshake_headers_apply_to_the_session(
             assert (await until_done(ws))[-1]["metadata"]["status"] == "completed"
         assert {r.headers["authorization"] for r in upstream.chat_requests} == {f"Bearer {key}"}
         services = app.extensions["storywriter.services"]
-        await services.gateway.billing.drain()
+        await services.settlements.drain()
         [row] = await services.ledger.recent_usage("alice")
         assert row.byok and row.credits == 0
 

@@ -8,6 +8,9 @@ import pytest
 from providers.errors import UpstreamError
 from providers.errors import UpstreamProtocolError
 from providers.relay import StreamRelay
+from providers.tokens import load_tokenizer
+from providers.usage import Usage
+from providers.usage import UsageSource
 
 
 def chunk(content: str | None = None, finish: str | None = None, **delta: str) -> bytes:
@@ -23,8 +26,12 @@ def chunk(content: str | None = None, finish: str | None = None, **delta: str) -
     return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
+#: A call whose prompt the tokenizer counts as 9 tokens ("hi" framed as one user message).
+SOURCE = UsageSource("p", "m", [{"role": "user", "content": "hi"}], prompt_estimate=5)
+
+
 def relay(mode: str = "passthrough") -> StreamRelay:
-    return StreamRelay(reasoning=mode, model="m", prompt_tokens=5)  # type: ignore[arg-type]
+    return StreamRelay(reasoning=mode, model="m")  # type: ignore[arg-type]
 
 
 def contents(out: bytes) -> list[str]:
@@ -87,20 +94,23 @@ def test_reasoning_only_answer_closes_think_at_finish() -> None:
     assert "".join(contents(out)) == "<think>a</think>"
 
 
-def test_reasoning_dropped() -> None:
+async def test_reasoning_dropped() -> None:
+    await load_tokenizer("m")
     r = relay("drop")
     out = r.feed(chunk(reasoning_content="alpha") + chunk(" beta", finish="stop"))
     assert contents(out) == [" beta"]
-    assert r.usage().completion_tokens == 2  # dropped reasoning is still billed output
+    # Dropped reasoning is still billed output: it is part of the text counted.
+    assert r.completion_text() == "alpha beta"
+    assert SOURCE.now(r.report, r.completion_text()) == Usage(9, 2, reported=False)
 
 
 def test_usage_chunk_is_absorbed_and_reported() -> None:
     r = relay()
     usage = b'data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}\n\n'
     assert r.feed(chunk("x", finish="stop") + usage) == chunk("x", finish="stop")
-    u = r.usage()
-    assert (u.prompt_tokens, u.completion_tokens, u.reported) == (9, 4, True)
-    trailer = r.trailer({"cost": {"credits": 1}})
+    u = SOURCE.now(r.report, r.completion_text())
+    assert u == Usage(9, 4, reported=True)
+    trailer = r.trailer(u, {"cost": {"credits": 1}})
     assert trailer.endswith(b"data: [DONE]\n\n")
     final = orjson.loads(trailer.split(b"\n\n")[0][6:])
     assert final["usage"] == {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}

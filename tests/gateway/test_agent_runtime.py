@@ -7,12 +7,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from contextlib import AsyncExitStack
 
 import pytest
 
-from quart_app import agent_runtime
-from quart_app.agent_runtime import AgentLoader
+from gateway import agent_runtime
+from gateway.agent_runtime import AgentLoader
 
 _HEAVY = ("langgraph", "langchain_core", "langchain_openai", "openai", "httpx")
 
@@ -37,8 +36,9 @@ _FRESH_WORKER = textwrap.dedent(
             client = app.test_client()
             health = await client.get("/api/streaming_agent/scenario/stream/health")
             print("health", health.status_code, (await health.get_json())["status"])
-            runtime = await app.extensions["storywriter.services"].agent.get()
-            print("loaded", loaded(), runtime.turns.count)
+            services = app.extensions["storywriter.services"]
+            await services.turns.loader.get()
+            print("loaded", loaded(), services.turns.count)
 
     asyncio.run(main())
     """
@@ -71,14 +71,12 @@ async def test_concurrent_first_turns_share_one_load(monkeypatch: pytest.MonkeyP
         return real()
 
     monkeypatch.setattr(agent_runtime, "_import_and_build", counting_build)
-    async with AsyncExitStack() as stack:
-        loader = AgentLoader(stack)
-        assert loader.loaded is None
-        first, second = await asyncio.gather(loader.get(), loader.get())
-        assert first is second is loader.loaded
-        assert await loader.get() is first
+    loader = AgentLoader()
+    assert loader.loaded is None
+    first, second = await asyncio.gather(loader.get(), loader.get())
+    assert first is second is loader.loaded
+    assert await loader.get() is first
     assert builds == 1
-    assert first.client.is_closed, "the exit stack closes the agent's HTTP client"
 
 
 async def test_a_failed_load_is_logged_and_retried(
@@ -95,14 +93,13 @@ async def test_a_failed_load_is_logged_and_retried(
         return real()
 
     monkeypatch.setattr(agent_runtime, "_import_and_build", flaky_build)
-    async with AsyncExitStack() as stack:
-        loader = AgentLoader(stack)
-        with pytest.raises(ImportError):
-            await loader.get()
-        await asyncio.sleep(0)  # the done-callback runs
-        assert "could not be loaded: langgraph is broken" in caplog.text
-        runtime = await loader.get()
-        assert runtime is loader.loaded
+    loader = AgentLoader()
+    with pytest.raises(ImportError):
+        await loader.get()
+    await asyncio.sleep(0)  # the done-callback runs
+    assert "could not be loaded: langgraph is broken" in caplog.text
+    graph = await loader.get()
+    assert graph is loader.loaded
     assert attempts == 2
 
 
@@ -116,12 +113,11 @@ async def test_a_cancelled_waiter_does_not_cancel_the_load(
         return real()
 
     monkeypatch.setattr(agent_runtime, "_import_and_build", slow_build)
-    async with AsyncExitStack() as stack:
-        loader = AgentLoader(stack)
-        waiter = asyncio.create_task(loader.get())
-        await asyncio.sleep(0.01)
-        waiter.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiter
-        runtime = await loader.get()
-        assert runtime is loader.loaded
+    loader = AgentLoader()
+    waiter = asyncio.create_task(loader.get())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    graph = await loader.get()
+    assert graph is loader.loaded

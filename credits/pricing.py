@@ -1,4 +1,4 @@
-"""Credit prices and cost estimates: integer credits from token counts and a multiplier.
+"""What credits cost: credits from tokens and a multiplier, and the one pricing rule.
 
 contract.md 7 prices a request at ``ceil((prompt + completion tokens) x multiplier)``.
 Multipliers such as 0.1 or 1.1 are not exact in binary floating point (``50 * 1.1`` is
@@ -10,11 +10,13 @@ in `Decimal`, which is exact for the values an operator writes.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from decimal import Decimal
 
-from providers.settings import UpstreamSettings
+from credits.models import UsageRecord
+from credits.models import UsageStatus
 
-__all__ = ["cost_usd", "credits_for", "estimate_reservation"]
+__all__ = ["credits_for", "estimate_reservation", "price"]
 
 
 def _as_decimal(multiplier: float | int | Decimal) -> Decimal:
@@ -66,10 +68,26 @@ def estimate_reservation(
     return credits_for(prompt_tokens, max_tokens, multiplier)
 
 
-def cost_usd(settings: UpstreamSettings, prompt_tokens: int, completion_tokens: int) -> float:
-    """The upstream's price for the call in USD, from its per-1,000-token prices."""
-    return round(
-        prompt_tokens * settings.price_prompt_per_1k / 1000
-        + completion_tokens * settings.price_completion_per_1k / 1000,
-        8,
+def price(record: UsageRecord) -> UsageRecord:
+    """Price a settled request once: each call at its own multiplier, rounded up per call.
+
+    The one rule for what a request costs (the ledger charges it, the metrics count it):
+    BYOK requests are free, and so is a request that delivered nothing - no completion
+    token and not completed (it failed before the first byte). Otherwise every call costs
+    ``credits_for`` its tokens at its upstream's multiplier.
+
+    Returns:
+        ``record`` with ``credits`` and each call's ``credits`` filled in.
+    """
+    delivered = record.completion_tokens > 0 or record.status == UsageStatus.COMPLETED
+    if record.byok or not delivered:
+        return record.priced([replace(call, credits=0) for call in record.calls])
+    return record.priced(
+        [
+            replace(
+                call,
+                credits=credits_for(call.prompt_tokens, call.completion_tokens, call.multiplier),
+            )
+            for call in record.calls
+        ]
     )

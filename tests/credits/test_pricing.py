@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from providers.pricing import credits_for
-from providers.pricing import estimate_reservation
+from credits.pricing import credits_for
+from credits.pricing import estimate_reservation
 
 
 @pytest.mark.parametrize(

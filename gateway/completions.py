@@ -1,0 +1,329 @@
+"""One proxied chat completion from request to settled usage: hold, call, relay, settle.
+
+Transport-free (no Quart): the blueprint validates the request, hands a ``ChatCall`` here
+and returns what comes back. The call itself takes the one path every model call takes
+(``providers.calls``: routing, slots, failover, timeouts, metrics); this module adds what
+is the proxy's own - the credit hold, the relay of the stream in the contract's framing
+with usage and cost at the end - and settles every ending exactly once through
+``gateway.settlement``, in one ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from credits.models import CallUsage
+from credits.models import UsageRecord
+from credits.models import UsageStatus
+from gateway.holds import hold_for
+from gateway.settlement import Settlements
+from providers.calls import ModelCalls
+from providers.calls import OpenedStream
+from providers.calls import Route
+from providers.errors import ProviderError
+from providers.errors import ShuttingDown
+from providers.relay import ReasoningMode
+from providers.relay import StreamRelay
+from providers.relay import error_frame
+from providers.tokens import estimate_prompt_tokens
+from providers.upstream import Upstream
+from providers.usage import Usage
+from providers.usage import UsageSource
+
+__all__ = ["ChatCall", "Gateway", "ProxyStream"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ChatCall:
+    """A validated chat completion request."""
+
+    request_id: str
+    user_id: str
+    model: str | None
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    params: dict[str, Any]
+    """Optional sampling fields to forward (temperature, top_p, seed, ...)."""
+    reasoning: ReasoningMode
+    keep_alive: str | int | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The fields sent upstream (``providers.calls.request_body`` adds the rest)."""
+        payload: dict[str, Any] = {
+            "messages": self.messages,
+            "max_tokens": self.max_tokens,
+            **self.params,
+        }
+        if self.keep_alive is not None:
+            payload["keep_alive"] = self.keep_alive
+        return payload
+
+
+@dataclass(slots=True)
+class ProxyStream:
+    """A stream whose upstream answered; iterate ``body`` to relay it."""
+
+    body: AsyncIterator[bytes]
+    provider: str
+    model: str
+
+
+class Gateway:
+    """Proxied completions over the pool (members pay) or a BYOK upstream (free)."""
+
+    def __init__(self, calls: ModelCalls, settlements: Settlements) -> None:
+        self.calls = calls
+        self.pool = calls.pool
+        self.settlements = settlements
+
+    @property
+    def open_streams(self) -> int:
+        """Streams being relayed right now (the agent's calls included)."""
+        return self.calls.open_streams
+
+    def stop_streams(self) -> int:
+        """End every stream being relayed with the shutdown error frame; refuse none.
+
+        Closing each upstream connection wakes its relay, which then sends one
+        ``shutting_down`` error frame, releases its slot and settles what was generated.
+        Returns how many streams were stopped.
+        """
+        return self.calls.stop()
+
+    async def drain(self) -> None:
+        """Wait for settlements still counting tokens, then the billing (at shutdown)."""
+        await self.settlements.drain()
+
+    async def _start(self, call: ChatCall, byok: Upstream | None) -> tuple[Route, int]:
+        """Route and hold credits; returns the route and the prompt's estimate."""
+        route = await self.calls.route(call.model, call.user_id, byok)
+        prompt_estimate = estimate_prompt_tokens(call.messages)
+        if byok is None:
+            amount = hold_for(prompt_estimate, call.max_tokens, route.multiplier)
+            await self.settlements.reserve(call.user_id, call.request_id, amount)
+        return route, prompt_estimate
+
+    def _refused(self, call: ChatCall, route: Route) -> None:
+        """Settle a call that reached no model: nothing charged, the hold released, logged."""
+        self.settlements.settle(
+            UsageRecord.of_calls(
+                request_id=call.request_id,
+                user_id=call.user_id,
+                calls=(),
+                duration_ms=0,
+                status=UsageStatus.UPSTREAM_ERROR,
+                byok=route.byok is not None,
+                model=route.model,
+            )
+        )
+
+    async def open_stream(self, call: ChatCall, byok: Upstream | None = None) -> ProxyStream:
+        """Route, hold and open the upstream stream; errors here are real HTTP statuses."""
+        started = time.monotonic()
+        route, prompt_estimate = await self._start(call, byok)
+        try:
+            opened = await self.calls.open_stream(
+                route, call.payload(), call.request_id, started=started
+            )
+        except BaseException:
+            self._refused(call, route)
+            raise
+        source = UsageSource(
+            opened.upstream.name, route.model, call.messages, prompt_estimate, call.max_tokens
+        )
+        body = self._relay(call, opened, source, started, byok is not None)
+        return ProxyStream(body=body, provider=opened.upstream.name, model=route.model)
+
+    async def _relay(
+        self,
+        call: ChatCall,
+        opened: OpenedStream,
+        source: UsageSource,
+        started: float,
+        byok: bool,
+    ) -> AsyncIterator[bytes]:
+        ending = UsageStatus.CLIENT_DISCONNECT
+        relay = StreamRelay(reasoning=call.reasoning, model=opened.model)
+        usage: Usage | None = None
+        try:
+            try:
+                out = relay.feed(opened.first)
+                # The frames of the read that ends the stream leave with our trailer, in one
+                # write: a fast upstream's whole answer often arrives in the first read.
+                if not relay.done:
+                    if out:
+                        yield out
+                    out = b""
+                    async with aclosing(opened.rest()) as rest:
+                        async for data in rest:
+                            out = relay.feed(data)
+                            if relay.done:
+                                break
+                            if out:
+                                yield out
+                            out = b""
+                tail = relay.finish()
+                usage = source.now(relay.report, relay.completion_text())
+                if usage is None:
+                    usage = await source.counted(relay.report, relay.completion_text())
+                record = self._record(
+                    call, source, opened.upstream, usage, started, UsageStatus.COMPLETED, byok
+                )
+                cost = _cost(self.settlements.price(record), opened.upstream, byok)
+                ending = UsageStatus.COMPLETED
+                yield out + tail + relay.trailer(usage, cost)
+            except ShuttingDown as stopped:
+                ending = UsageStatus.CANCELLED  # bill what was generated, as for a cancel
+                yield error_frame(stopped.message, "shutting_down")
+            except ProviderError as error:
+                ending = UsageStatus.UPSTREAM_ERROR
+                opened.failed(error)
+                log.warning(
+                    "stream %s from %s failed: %s",
+                    call.request_id,
+                    opened.upstream.name,
+                    error.code,
+                )
+                yield error_frame(error.message, error.code.lower())
+        except asyncio.CancelledError:
+            if ending == UsageStatus.CLIENT_DISCONNECT:
+                ending = UsageStatus.CANCELLED
+            raise
+        finally:
+            opened.close()
+            self._settle(call, opened.upstream, source, relay, usage, started, ending, byok)
+
+    def _settle(
+        self,
+        call: ChatCall,
+        upstream: Upstream,
+        source: UsageSource,
+        relay: StreamRelay,
+        usage: Usage | None,
+        started: float,
+        ending: UsageStatus,
+        byok: bool,
+    ) -> None:
+        """Settle now when the usage is known, else once it is counted (never cancelled)."""
+        if usage is None:
+            usage = source.now(relay.report, relay.completion_text())
+        if usage is not None:
+            record = self._record(call, source, upstream, usage, started, ending, byok)
+            self.settlements.settle(record)
+            return
+        report, text = relay.report, relay.completion_text()
+
+        async def counting() -> UsageRecord:
+            counted = await source.counted(report, text)
+            return self._record(call, source, upstream, counted, started, ending, byok)
+
+        self.settlements.settle_when_counted(counting())
+
+    @staticmethod
+    def _record(
+        call: ChatCall,
+        source: UsageSource,
+        upstream: Upstream,
+        usage: Usage,
+        started: float,
+        ending: UsageStatus,
+        byok: bool,
+    ) -> UsageRecord:
+        return UsageRecord.of_calls(
+            request_id=call.request_id,
+            user_id=call.user_id,
+            calls=(
+                CallUsage(
+                    upstream.name,
+                    source.model,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    upstream.settings.multiplier,
+                ),
+            ),
+            duration_ms=int((time.monotonic() - started) * 1000),
+            status=ending,
+            byok=byok,
+        )
+
+    async def complete(self, call: ChatCall, byok: Upstream | None = None) -> dict[str, Any]:
+        """A non-streamed completion as one ``chat.completion`` object with usage and cost."""
+        started = time.monotonic()
+        route, prompt_estimate = await self._start(call, byok)
+        try:
+            upstream, answer = await self.calls.complete(
+                route, call.payload(), call.request_id, started=started
+            )
+        except BaseException:
+            self._refused(call, route)
+            raise
+        content = _rewrite_message(answer, call.reasoning)
+        source = UsageSource(
+            upstream.name, route.model, call.messages, prompt_estimate, call.max_tokens
+        )
+        report = answer.get("usage")
+        byok_call = byok is not None
+        usage = source.now(report, content)
+        if usage is not None:
+            record = self._record(
+                call, source, upstream, usage, started, UsageStatus.COMPLETED, byok_call
+            )
+            self.settlements.settle(record)
+        else:
+            # Our own counts, settled by a task even if this request is cancelled meanwhile.
+            counted: asyncio.Future[Usage] = asyncio.get_running_loop().create_future()
+
+            async def counting() -> UsageRecord:
+                found = await source.counted(report, content)
+                counted.set_result(found)
+                return self._record(
+                    call, source, upstream, found, started, UsageStatus.COMPLETED, byok_call
+                )
+
+            self.settlements.settle_when_counted(counting())
+            usage = await counted
+            record = self._record(
+                call, source, upstream, usage, started, UsageStatus.COMPLETED, byok_call
+            )
+        answer["usage"] = {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        }
+        answer.update(_cost(self.settlements.price(record), upstream, byok_call))
+        return answer
+
+
+def _rewrite_message(answer: dict[str, Any], reasoning: ReasoningMode) -> str:
+    """Apply 5.2 to a non-streamed answer; return its content for counting."""
+    choices = answer.get("choices") or []
+    message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
+    if not isinstance(message, dict):
+        return ""
+    raw_content = message.get("content")
+    content = raw_content if isinstance(raw_content, str) else ""
+    thought = ""
+    if reasoning != "passthrough":
+        for key in ("reasoning_content", "reasoning"):
+            value = message.pop(key, None)
+            if isinstance(value, str) and value:
+                thought = value
+        if reasoning == "think" and thought:
+            message["content"] = f"<think>{thought}</think>{content}"
+    return content + thought
+
+
+def _cost(record: UsageRecord, upstream: Upstream, byok: bool) -> dict[str, Any]:
+    """The ``cost`` object of the final chunk and the JSON answer, from the priced record."""
+    usd = (
+        0.0 if byok else upstream.settings.cost_usd(record.prompt_tokens, record.completion_tokens)
+    )
+    return {"cost": {"credits": record.credits, "usd": usd, "provider": upstream.name}}

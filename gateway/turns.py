@@ -1,0 +1,206 @@
+"""One agent turn for either transport: hold credits, take the first slot, relay events.
+
+Transport-free, next to the proxy's ``gateway.completions``: the SSE route and the
+WebSocket session both call :meth:`AgentTurns.start`. Everything that can fail before the
+first frame (validation, 402, 409) raises here; everything after is an event of the one
+producer, ``agent.stream_turn``. The turn's model calls take the proxy's path
+(``providers.chat_models`` over ``providers.calls``), and the turn is settled once, on every
+ending, through ``gateway.settlement`` - each call priced at its own upstream's multiplier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+from typing import Any
+
+import orjson
+
+from agent.events import AgentEvent
+from agent.events import StatusEvent
+from agent.settings import AgentSettings
+from agent.state import HistoryMessage
+from credits.models import CallUsage
+from credits.models import UsageRecord
+from credits.models import UsageStatus
+from gateway.agent_runtime import AgentLoader
+from gateway.holds import hold_for
+from gateway.settlement import Settlements
+from providers.calls import ModelCalls
+from providers.tokens import estimate_prompt_tokens
+from providers.upstream import Upstream
+
+if TYPE_CHECKING:  # the agent stack is imported on first use (gateway.agent_runtime)
+    from providers.chat_models import PoolChatModels
+    from providers.chat_models import TurnUsage
+
+__all__ = ["AgentTurns", "MessageTooLong"]
+
+#: Tokens of the agent's own instructions around the writer's message, for the estimate.
+_PROMPT_OVERHEAD_TOKENS = 600
+
+
+class MessageTooLong(ValueError):
+    """The writer's message is longer than ``[agent] max_message_chars`` (400)."""
+
+    status_code = 400
+    code = "INVALID_REQUEST"
+
+    def __init__(self, limit: int) -> None:
+        self.message = f"message is longer than {limit} characters"
+        super().__init__(self.message)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """No extra headers."""
+        return {}
+
+
+class AgentTurns:
+    """Runs agent turns over the pool's calls and settles each once."""
+
+    def __init__(
+        self,
+        calls: ModelCalls,
+        settlements: Settlements,
+        settings: AgentSettings,
+        loader: AgentLoader | None = None,
+    ) -> None:
+        self.calls = calls
+        self.settlements = settlements
+        self.settings = settings
+        self.loader = loader or AgentLoader()
+        self.count = 0
+        """Turns being streamed by this worker right now."""
+
+    async def start(
+        self,
+        user_id: str,
+        message: str,
+        scenario: Mapping[str, Any] | None,
+        *,
+        history: Sequence[HistoryMessage] = (),
+        byok: Upstream | None = None,
+    ) -> AsyncGenerator[AgentEvent, None]:
+        """Check, hold and take the first slot; return the turn's events to relay.
+
+        Raises:
+            MessageTooLong: the message is too long (400).
+            InsufficientCredits: the balance cannot cover the turn's hold (402).
+            ProviderError: no model (404), or the pool is full (409).
+        """
+        config = self.settings
+        if len(message) > config.max_message_chars:
+            raise MessageTooLong(config.max_message_chars)
+        graph = await self.loader.get()  # loads the agent stack on the first turn
+        from agent.context import AgentContext  # loaded by now: plain dictionary lookups
+        from agent.stream import stream_turn
+        from providers.chat_models import PoolChatModels
+        from providers.chat_models import TurnUsage
+
+        request_id = uuid.uuid4().hex
+        usage = TurnUsage()
+        models = PoolChatModels(
+            self.calls,
+            usage,
+            user=user_id,
+            byok=byok,
+            request_id=request_id,
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+        )
+        route = await self.calls.route(config.model, user_id, byok)
+        if byok is None:
+            shown = min(len(orjson.dumps(scenario or {})), config.max_scenario_chars)
+            prompt = (
+                estimate_prompt_tokens([{"role": "user", "content": message}])
+                + shown // 3
+                + _PROMPT_OVERHEAD_TOKENS
+            )
+            completion = config.max_tokens * config.reservation_calls
+            amount = hold_for(prompt * config.reservation_calls, completion, route.multiplier)
+            await self.settlements.reserve(user_id, request_id, amount)
+        started = time.monotonic()
+        try:
+            await models.prepare(config.model)
+        except BaseException:
+            self._settle(request_id, user_id, usage, started, UsageStatus.UPSTREAM_ERROR, byok)
+            raise
+        context = AgentContext(
+            models=models,
+            model=config.model,
+            supports_json_schema=config.supports_json_schema,
+            structured_temperature=config.structured_temperature,
+            max_scenario_chars=config.max_scenario_chars,
+        )
+        events = stream_turn(
+            graph, message=message, scenario=scenario, history=history, context=context
+        )
+        return self._relay(events, models, request_id, user_id, usage, byok, started)
+
+    async def _relay(
+        self,
+        events: AsyncGenerator[AgentEvent, None],
+        models: PoolChatModels,
+        request_id: str,
+        user_id: str,
+        usage: TurnUsage,
+        byok: Upstream | None,
+        started: float,
+    ) -> AsyncGenerator[AgentEvent, None]:
+        ending = UsageStatus.CLIENT_DISCONNECT
+        self.count += 1
+        try:
+            async with aclosing(events) as frames:
+                async for event in frames:
+                    if isinstance(event, StatusEvent) and event.metadata.error:
+                        ending = UsageStatus.UPSTREAM_ERROR
+                    yield event
+            if ending != UsageStatus.UPSTREAM_ERROR:
+                ending = UsageStatus.COMPLETED
+        except asyncio.CancelledError:
+            ending = UsageStatus.CANCELLED
+            raise
+        finally:
+            self.count -= 1
+            models.close()
+            self._settle(request_id, user_id, usage, started, ending, byok)
+
+    def _settle(
+        self,
+        request_id: str,
+        user_id: str,
+        usage: TurnUsage,
+        started: float,
+        ending: UsageStatus,
+        byok: Upstream | None,
+    ) -> None:
+        duration_ms = int((time.monotonic() - started) * 1000)
+
+        def record(calls: list[CallUsage]) -> UsageRecord:
+            last = calls[-1] if calls else None
+            return UsageRecord.of_calls(
+                request_id=request_id,
+                user_id=user_id,
+                calls=calls,
+                duration_ms=duration_ms,
+                status=ending,
+                byok=byok is not None,
+                provider=byok.name if byok is not None else "",
+                model=f"agent:{last.model}" if last is not None else "agent",
+            )
+
+        if usage.counted:
+            self.settlements.settle(record(list(usage.calls)))
+            return
+
+        async def counting() -> UsageRecord:
+            return record(await usage.all_calls())
+
+        self.settlements.settle_when_counted(counting())

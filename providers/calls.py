@@ -1,0 +1,299 @@
+"""The one path every model call takes to an upstream, the proxy's and the agent's alike.
+
+A call is routed to the least-loaded upstream serving its model (or the caller's own BYOK
+upstream), holds a pool slot for as long as it runs, fails over to the next upstream when
+one refuses or fails before the first byte (refused, timeout, 5xx, 429; never a 4xx), and
+reports its time to first byte and every upstream failure to the observer (the metrics).
+Errors are ``providers.errors`` types, converted at the ``Upstream`` boundary. Streams
+being relayed are tracked so that shutdown can end them; after ``stop`` every call in
+flight and every new one fails with ``ShuttingDown``.
+
+The proxy (``gateway.completions``) relays what comes back; the agent's LangChain models
+(``providers.chat_models``) ride on the same calls through an httpx transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from typing import TypeVar
+
+import orjson
+
+from providers.errors import InvalidUpstreamConfig
+from providers.errors import ProviderError
+from providers.errors import ShuttingDown
+from providers.observer import CallObserver
+from providers.observer import NoObserver
+from providers.pool import Lease
+from providers.pool import PoolMember
+from providers.pool import ProviderPool
+from providers.upstream import Upstream
+from providers.upstream import UpstreamStream
+
+__all__ = ["ModelCalls", "OpenedStream", "Route", "request_body"]
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Route:
+    """Where one call may go: a model of the pool (with its candidates) or a BYOK upstream."""
+
+    model: str
+    """The model to ask for."""
+    user: str
+    """Whose call it is: slots are shared fairly per user."""
+    byok: Upstream | None = None
+    """The caller's own upstream; None for the pool."""
+    candidates: list[PoolMember] | None = None
+    """The pool members serving ``model``, least loaded first (None for BYOK)."""
+    lease: Lease | None = None
+    """A slot taken earlier for this call (an agent turn takes its first before streaming)."""
+
+    @property
+    def multiplier(self) -> float:
+        """The highest credit multiplier among the candidates (what a hold must cover)."""
+        if not self.candidates:
+            return 0.0
+        return max(m.upstream.settings.multiplier for m in self.candidates)
+
+
+def request_body(payload: Mapping[str, Any], upstream: Upstream, model: str, stream: bool) -> bytes:
+    """The JSON body sent to ``upstream``: the call's fields plus what that upstream needs.
+
+    Streams ask for the usage chunk (``stream_options.include_usage``); Ollama gets the
+    call's or the provider's ``keep_alive``, no other upstream does.
+    """
+    body: dict[str, Any] = {**payload, "model": model, "stream": stream}
+    keep_alive = body.pop("keep_alive", None)
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    else:
+        body.pop("stream_options", None)
+    if upstream.settings.kind == "ollama":
+        keep_alive = keep_alive if keep_alive is not None else upstream.settings.keep_alive
+        if keep_alive is not None:
+            body["keep_alive"] = keep_alive
+    return orjson.dumps(body)
+
+
+class OpenedStream:
+    """An upstream stream that answered: its first bytes, the rest, and one ``close``."""
+
+    __slots__ = ("_calls", "_closed", "_stream", "first", "lease", "model")
+
+    def __init__(
+        self, calls: ModelCalls, lease: Lease, stream: UpstreamStream, first: bytes, model: str
+    ) -> None:
+        self._calls = calls
+        self.lease = lease
+        self._stream = stream
+        self.first = first
+        """The bytes of the first read (often the whole answer of a fast upstream)."""
+        self.model = model
+        self._closed = False
+
+    @property
+    def upstream(self) -> Upstream:
+        """The upstream that is answering."""
+        return self.lease.upstream
+
+    async def rest(self) -> AsyncGenerator[bytes, None]:
+        """The bytes after ``first``, as they arrive.
+
+        The consumer reports a failure with :meth:`failed` (it also finds failures in the
+        content: an in-band error, a malformed chunk), so each is counted once.
+
+        Raises:
+            ShuttingDown: the worker ended the stream (``ModelCalls.stop``).
+            ProviderError: the upstream failed mid-stream (timeout, reset, ...).
+        """
+        try:
+            async for data in self._stream.chunks():
+                yield data
+        except ProviderError:
+            if self._calls.stopping:
+                raise ShuttingDown() from None
+            raise
+
+    def failed(self, error: ProviderError) -> None:
+        """Report a mid-stream failure to the observer (not one caused by ``stop``)."""
+        if not self._calls.stopping:
+            self._calls.observer.upstream_error(self.upstream.name, error.code, True)
+
+    def close(self) -> None:
+        """Close the upstream connection and give the slot back (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._calls._streams.discard(self)
+        self._stream.close()
+        self.lease.release()
+
+
+class ModelCalls:
+    """Routing, slots, failover, timeouts and observation for every call to a model."""
+
+    def __init__(self, pool: ProviderPool, observer: CallObserver | None = None) -> None:
+        self.pool = pool
+        self.observer: CallObserver = observer or NoObserver()
+        self.stopping = False
+        self._streams: set[OpenedStream] = set()
+        self._stoppable: set[asyncio.Task[Any]] = set()
+
+    @property
+    def open_streams(self) -> int:
+        """Streams open right now (proxy and agent)."""
+        return len(self._streams)
+
+    def stop(self) -> int:
+        """End every stream and stoppable call in flight; later calls fail. Returns how many."""
+        self.stopping = True
+        streams = list(self._streams)
+        for opened in streams:
+            opened._stream.close()  # its reader raises, then closes and releases as usual
+        calls = list(self._stoppable)
+        for task in calls:
+            task.cancel()
+        return len(streams) + len(calls)
+
+    async def route(self, model: str | None, user: str, byok: Upstream | None = None) -> Route:
+        """Resolve the model (the pool's default when None) and its candidates.
+
+        Raises:
+            ModelNotFound: no upstream serves the model.
+            InvalidUpstreamConfig: a BYOK call names no model.
+        """
+        if byok is not None:
+            if not model:
+                raise InvalidUpstreamConfig("a request to a BYOK upstream must name its model")
+            return Route(model, user, byok=byok)
+        name = model or await self.pool.default_model()
+        return Route(name, user, candidates=await self.pool.candidates(name))
+
+    async def take_slot(self, route: Route) -> None:
+        """Take the first call's slot now (so a full pool answers 409 before streaming)."""
+        if route.byok is None and route.lease is None:
+            route.lease = await self.pool.acquire(route.candidates or [], route.model, route.user)
+
+    async def open_stream(
+        self,
+        route: Route,
+        payload: Mapping[str, Any],
+        request_id: str,
+        *,
+        started: float,
+        mode: str = "stream",
+    ) -> OpenedStream:
+        """Open a streamed call and read its first bytes; errors here are before the first byte.
+
+        Args:
+            route: Where it may go (``route.lease`` is used first, then failover).
+            payload: The call's fields (messages, max_tokens, sampling); see ``request_body``.
+            request_id: Forwarded upstream as ``X-Request-Id``.
+            started: ``time.monotonic()`` when the service received the call.
+            mode: The observer's label for the call.
+        """
+        waited = 0.0
+
+        async def attempt(upstream: Upstream) -> tuple[UpstreamStream, bytes]:
+            nonlocal waited
+            sent = time.monotonic()
+            try:
+                body = request_body(payload, upstream, route.model, True)
+                stream = await upstream.open_stream(body, request_id)
+                try:
+                    first = await anext(stream.chunks(), b"")
+                except BaseException:
+                    stream.close()
+                    raise
+            except ProviderError as error:
+                self.observer.upstream_error(upstream.name, error.code, False)
+                raise
+            finally:
+                waited += time.monotonic() - sent
+            return stream, first
+
+        lease, (stream, first) = await self._run(route, attempt)
+        opened = OpenedStream(self, lease, stream, first, route.model)
+        self._streams.add(opened)
+        if self.stopping:  # stopped while this one was connecting
+            opened.close()
+            raise ShuttingDown()
+        self.observer.first_byte(
+            lease.upstream.name, route.model, time.monotonic() - started, waited, mode
+        )
+        return opened
+
+    async def complete(
+        self,
+        route: Route,
+        payload: Mapping[str, Any],
+        request_id: str,
+        *,
+        started: float,
+        mode: str = "json",
+        stoppable: bool = False,
+    ) -> tuple[Upstream, dict[str, Any]]:
+        """A non-streamed call: the upstream that answered and its ``chat.completion``.
+
+        ``stoppable`` calls run in a task that ``stop`` cancels (the agent's steps, which
+        must end at shutdown); the proxy's do not pay for one.
+        """
+        waited = 0.0
+
+        async def attempt(upstream: Upstream) -> dict[str, Any]:
+            nonlocal waited
+            sent = time.monotonic()
+            try:
+                body = request_body(payload, upstream, route.model, False)
+                if stoppable:
+                    return await self._stoppable_call(upstream.complete(body, request_id))
+                return await upstream.complete(body, request_id)
+            except ProviderError as error:
+                if not isinstance(error, ShuttingDown):
+                    self.observer.upstream_error(upstream.name, error.code, False)
+                raise
+            finally:
+                waited += time.monotonic() - sent
+
+        lease, answer = await self._run(route, attempt)
+        lease.release()
+        self.observer.first_byte(
+            lease.upstream.name, route.model, time.monotonic() - started, waited, mode
+        )
+        return lease.upstream, answer
+
+    async def _stoppable_call(self, call: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(call)
+        self._stoppable.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and self.stopping and not (current and current.cancelling()):
+                raise ShuttingDown() from None
+            raise
+        finally:
+            self._stoppable.discard(task)
+            task.cancel()
+
+    async def _run(
+        self, route: Route, attempt: Callable[[Upstream], Awaitable[T]]
+    ) -> tuple[Lease, T]:
+        """Run ``attempt`` with a slot held: the route's own lease first, then the pool."""
+        if self.stopping:
+            raise ShuttingDown()
+        if route.byok is not None:
+            return Lease(route.byok, None), await attempt(route.byok)
+        lease, route.lease = route.lease, None
+        return await self.pool.call(
+            route.model, attempt, list(route.candidates or []), user=route.user, first=lease
+        )
