@@ -5,6 +5,9 @@ its own loopback, the private network or a cloud metadata endpoint. Addresses ar
 twice: literal IPs and resolved names before the call (a clear 400), and again inside the
 connector's resolver at connect time, so DNS rebinding between the two cannot slip through.
 Redirects are never followed. The key lives only in the request's headers to the upstream.
+
+Without a base URL, the provider (and so the default base URL) is ``X-BYOK-Provider`` when
+sent, else read from the key's shape: StoryWriter's frontend sends only the key.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from providers.settings import UpstreamSettings
 
 __all__ = [
     "BYOK_DEFAULT_BASE_URLS",
+    "BYOK_KEY_PREFIXES",
     "AddressPolicy",
     "ByokSpec",
     "GuardedResolver",
     "check_base_url",
     "parse_byok",
+    "provider_for_key",
 ]
 
 BYOK_DEFAULT_BASE_URLS: dict[str, str] = {
@@ -41,6 +46,18 @@ BYOK_DEFAULT_BASE_URLS: dict[str, str] = {
     "ollama": "http://localhost:11434/v1",
     "lmstudio": "http://localhost:1234/v1",
 }
+#: Key prefixes that say who issued a key. StoryWriter's frontend sends a key, and a base URL
+#: only when the user stored one, never ``X-BYOK-Provider``; without these a GitHub token
+#: would be sent to OpenAI. The first match wins; any other key is OpenAI's.
+BYOK_KEY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("ghp_", "github"),  # classic personal access token
+    ("github_pat_", "github"),  # fine-grained personal access token
+    ("gho_", "github"),  # OAuth app token
+    ("ghu_", "github"),  # GitHub App user-to-server token
+    ("ghs_", "github"),  # GitHub App installation token
+    ("sk-or-", "openrouter"),
+)
+_KEY_DEFAULT_PROVIDER = "openai"
 _KINDS: dict[str, UpstreamKind] = {
     "openai": "openai",
     "github": "github",
@@ -52,6 +69,14 @@ _KINDS: dict[str, UpstreamKind] = {
 }
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def provider_for_key(api_key: str) -> str:
+    """The provider whose key this looks like (``BYOK_KEY_PREFIXES``), else OpenAI."""
+    for prefix, provider in BYOK_KEY_PREFIXES:
+        if api_key.startswith(prefix):
+            return provider
+    return _KEY_DEFAULT_PROVIDER
 
 
 @dataclass(frozen=True)
@@ -88,7 +113,11 @@ class ByokSpec:
 
 
 def parse_byok(api_key: str | None, base_url: str | None, provider: str | None) -> ByokSpec | None:
-    """Build the BYOK upstream from the three headers, or None when no key is sent."""
+    """Build the BYOK upstream from the three headers, or None when no key is sent.
+
+    Without a base URL the provider picks the default one: ``X-BYOK-Provider`` when sent,
+    else the key's shape (``provider_for_key``), so listing models and completions agree.
+    """
     if not api_key:
         return None
     api_key = api_key.strip()
@@ -97,9 +126,12 @@ def parse_byok(api_key: str | None, base_url: str | None, provider: str | None) 
     name = (provider or "").strip().lower()
     if name and name not in _KINDS:
         raise InvalidUpstreamConfig(f"X-BYOK-Provider must be one of {', '.join(sorted(_KINDS))}")
-    url = (base_url or "").strip() or BYOK_DEFAULT_BASE_URLS.get(name or "openai", "")
+    url = (base_url or "").strip()
     if not url:
-        raise InvalidUpstreamConfig(f"X-BYOK-Provider '{name}' needs an X-BYOK-Base-URL")
+        name = name or provider_for_key(api_key)
+        url = BYOK_DEFAULT_BASE_URLS.get(name, "")
+        if not url:
+            raise InvalidUpstreamConfig(f"X-BYOK-Provider '{name}' needs an X-BYOK-Base-URL")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidUpstreamConfig("X-BYOK-Base-URL must be an http(s) URL with a host")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
+import aiohttp
 import pytest
 from quart import Quart
 
 from bench.upstream import Fault
 from bench.upstream import Script
 from bench.upstream import ScriptedUpstream
+from providers import byok
+from quart_app import create_app
 from tests.conftest import CHAT
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import AppFactory
@@ -19,6 +24,7 @@ from tests.conftest import content_of
 from tests.conftest import frames
 from tests.conftest import settings_for
 from tests.conftest import stream
+from tests.serving import served
 
 KEY = "sk-user-own-key-0123456789abcdef"
 
@@ -122,3 +128,61 @@ async def test_byok_needs_model(
         )
         assert response.status_code == 400
         assert "model" in (await response.get_json())["error"]
+
+
+@pytest.fixture(name="defaults")
+async def _defaults(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, ScriptedUpstream]]:
+    """One scripted upstream per provider a bare key can go to, in the defaults table.
+
+    The table is the only thing swapped: what is under test is which of its entries a key
+    selects, for listing models and for completions alike.
+    """
+    async with AsyncExitStack() as stack:
+        upstreams: dict[str, ScriptedUpstream] = {}
+        for provider in ("openai", "github", "openrouter"):
+            upstream = ScriptedUpstream(models=[f"{provider}-model"])
+            upstreams[provider] = await stack.enter_async_context(upstream)
+            monkeypatch.setitem(byok.BYOK_DEFAULT_BASE_URLS, provider, upstream.base_url)
+        yield upstreams
+
+
+@pytest.mark.parametrize(
+    ("key", "provider_header", "provider"),
+    [
+        ("ghp_0123456789abcdefghijABCDEFGHIJ012345", None, "github"),
+        ("github_pat_11ABCDEFG0123456789_abcdefghij", None, "github"),
+        ("gho_0123456789abcdefghijABCDEFGHIJ012345", None, "github"),
+        ("ghu_0123456789abcdefghijABCDEFGHIJ012345", None, "github"),
+        ("ghs_0123456789abcdefghijABCDEFGHIJ012345", None, "github"),
+        ("sk-or-v1-0123456789abcdef0123456789", None, "openrouter"),
+        ("sk-proj-0123456789abcdef0123456789", None, "openai"),
+        ("ghp_0123456789abcdefghijABCDEFGHIJ012345", "openai", "openai"),
+    ],
+)
+async def test_a_bare_key_goes_to_its_issuer_for_models_and_completions(
+    defaults: dict[str, ScriptedUpstream],
+    token: str,
+    key: str,
+    provider_header: str | None,
+    provider: str,
+) -> None:
+    """What StoryWriter's frontend sends: the key alone (issue 13, point 5), over real HTTP."""
+    headers = auth(token, **{"X-BYOK-API-Key": key})
+    if provider_header is not None:
+        headers["X-BYOK-Provider"] = provider_header
+    settings = settings_for(None, byok={"allowed_networks": ["127.0.0.0/8"]})
+    async with served(create_app(settings)) as base, aiohttp.ClientSession() as session:
+        async with session.get(base + "/api/proxy/llm/v1/models", headers=headers) as models:
+            assert models.status == 200
+            listed = [m["id"] for m in (await models.json())["data"]]
+        assert listed == [f"{provider}-model"]
+        body = chat_body(model=listed[0])
+        async with session.post(base + FRONTEND_CHAT, json=body, headers=headers) as answer:
+            assert answer.status == 200
+            assert content_of(frames([await answer.read()])) != ""
+    used = defaults[provider]
+    assert [r.path for r in used.requests] == ["/v1/models", "/v1/chat/completions"]
+    assert {r.headers["authorization"] for r in used.requests} == {f"Bearer {key}"}
+    for other, upstream in defaults.items():
+        if other != provider:
+            assert upstream.requests == [], f"{other} was called for a {provider} key"
