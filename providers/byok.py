@@ -4,6 +4,7 @@
 its own loopback, the private network or a cloud metadata endpoint. Addresses are checked
 twice: literal IPs and resolved names before the call (a clear 400), and again inside the
 connector's resolver at connect time, so DNS rebinding between the two cannot slip through.
+An IPv6 address carrying an IPv4 one (NAT64, 6to4, ...) is judged as that IPv4 address.
 Redirects are never followed. The key lives only in the request's headers to the upstream.
 
 Without a base URL, the provider (and so the default base URL) is ``X-BYOK-Provider`` when
@@ -70,6 +71,22 @@ _KINDS: dict[str, UpstreamKind] = {
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+#: IPv6 forms that only spell an IPv4 host: IPv4-compatible (``::a.b.c.d``, deprecated),
+#: SIIT's IPv4-translated (``::ffff:0:a.b.c.d``) and the NAT64 well-known prefix, whose last
+#: 32 bits are the IPv4 address (IPv4-mapped and 6to4 are decoded by ``ipaddress``).
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_IPV4_IN_LOW_BITS = (
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+    ipaddress.IPv6Network("64:ff9b::/96"),
+)
+#: Refused whatever they carry, unless listed: NAT64's local-use prefix (RFC 8215) embeds
+#: the IPv4 address at a prefix length only the local operator knows, and Teredo (RFC 4380)
+#: reaches its (XOR-obfuscated) client through relays; IANA calls neither globally reachable.
+_OPAQUE_TUNNELS = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("2001::/32"),
+)
+
 
 def provider_for_key(api_key: str) -> str:
     """The provider whose key this looks like (``BYOK_KEY_PREFIXES``), else OpenAI."""
@@ -79,9 +96,32 @@ def provider_for_key(api_key: str) -> str:
     return _KEY_DEFAULT_PROVIDER
 
 
+def _translated_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 host a connection to ``ip`` ends at, when ``ip`` only stands for one."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if (ip in _IPV4_COMPATIBLE and int(ip) > 1) or any(ip in net for net in _IPV4_IN_LOW_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _isatap_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address in an ISATAP interface id (``[02]00:5efe:a.b.c.d``, RFC 5214)."""
+    if (int(ip) >> 32) & 0xFDFFFFFF == 0x5EFE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 @dataclass(frozen=True)
 class AddressPolicy:
-    """Which addresses a BYOK base URL may reach: public ones, plus what the operator allows."""
+    """Which addresses a BYOK base URL may reach: public ones, plus what the operator allows.
+
+    An IPv6 address that carries an IPv4 one (mapped, compatible, translated, NAT64, 6to4,
+    ISATAP) is judged as that IPv4 address, since that is where the connection goes: else
+    ``64:ff9b::169.254.169.254`` would reach the metadata service through the host's NAT64.
+    """
 
     allow_private: bool = False
     """Allow every non-public address (a trusted single-user deployment)."""
@@ -92,10 +132,17 @@ class AddressPolicy:
 
     def allows_ip(self, ip: _IPAddress) -> bool:
         """Public addresses, or private ones the operator listed."""
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
         if self.allow_private or any(ip in net for net in self.allowed_networks):
             return True
+        if isinstance(ip, ipaddress.IPv6Address):
+            if any(ip in net for net in _OPAQUE_TUNNELS):
+                return False
+            translated = _translated_ipv4(ip)
+            if translated is not None:
+                return self.allows_ip(translated)
+            isatap = _isatap_ipv4(ip)
+            if isatap is not None and not self.allows_ip(isatap):
+                return False
         return ip.is_global and not ip.is_multicast
 
 
@@ -142,15 +189,19 @@ def parse_byok(api_key: str | None, base_url: str | None, provider: str | None) 
     )
 
 
+def _ip_literal(host: str) -> _IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 async def check_base_url(url: str, policy: AddressPolicy) -> None:
     """Refuse a base URL whose host is, or resolves to, an address the policy forbids."""
     host = urlsplit(url).hostname or ""
     if host.lower() in policy.allowed_hosts:
         return
-    try:
-        literal: _IPAddress | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
+    literal = _ip_literal(host)
     if literal is not None:
         addresses = [literal]
     else:
@@ -171,9 +222,10 @@ async def check_base_url(url: str, policy: AddressPolicy) -> None:
 class GuardedResolver(AbstractResolver):
     """aiohttp resolver that drops forbidden addresses at connect time (anti DNS rebinding)."""
 
-    def __init__(self, policy: AddressPolicy) -> None:
+    def __init__(self, policy: AddressPolicy, inner: AbstractResolver | None = None) -> None:
+        """Guard ``inner`` (default: aiohttp's threaded ``getaddrinfo``) with ``policy``."""
         self._policy = policy
-        self._inner = ThreadedResolver()
+        self._inner = inner if inner is not None else ThreadedResolver()
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET

@@ -40,6 +40,11 @@ KEY = "sk-user-own-key-0123456789abcdef"
         "http://192.168.1.10:1234/v1",
         "http://0x7f000001/v1",
         "http://[::ffff:127.0.0.1]/v1",
+        # IPv4 carried in IPv6: NAT64, IPv4-compatible, 6to4 (issue 14, point 7).
+        "http://[64:ff9b::a9fe:a9fe]/latest",
+        "http://[64:ff9b::127.0.0.1]:1234/v1",
+        "http://[::169.254.169.254]/latest",
+        "http://[2002:7f00:1::1]/v1",
     ],
 )
 async def test_internal_base_urls_are_refused(app: Quart, token: str, base_url: str) -> None:
