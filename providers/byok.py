@@ -4,8 +4,9 @@
 its own loopback, the private network or a cloud metadata endpoint. Addresses are checked
 twice: literal IPs and resolved names before the call (a clear 400), and again inside the
 connector's resolver at connect time, so DNS rebinding between the two cannot slip through.
-An IPv6 address carrying an IPv4 one (NAT64, 6to4, ...) is judged as that IPv4 address.
-Redirects are never followed. The key lives only in the request's headers to the upstream.
+An IPv6 address carrying an IPv4 one (NAT64, 6to4, ...) is judged as that IPv4 address, and
+a host the resolver could not encode is a 400 before any lookup. Redirects are never
+followed. The key lives only in the request's headers to the upstream.
 
 Without a base URL, the provider (and so the default base URL) is ``X-BYOK-Provider`` when
 sent, else read from the key's shape: StoryWriter's frontend sends only the key.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from dataclasses import field
@@ -68,6 +70,16 @@ _KINDS: dict[str, UpstreamKind] = {
     "vllm": "vllm",
     "llamacpp": "llamacpp",
 }
+#: A DNS name as ``getaddrinfo`` and the connector take it: ASCII labels of 1-63 letters,
+#: digits, ``-`` or ``_`` (an optional final dot). International names come in their
+#: ``xn--`` form: a header is bytes, and a server reads non-ASCII bytes as Latin-1, so a
+#: Unicode host never arrives as its user typed it (``ⓛocalhost`` arrives as ``â\x93\x9b...``).
+_DNS_NAME = re.compile(r"(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
+_DNS_NAME_MAX = 253
+_BAD_HOST = (
+    "X-BYOK-Base-URL host must be an IP address or an ASCII DNS name (labels of 1-63 "
+    "letters, digits, '-' or '_'; an international name in its xn-- form)"
+)
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -179,14 +191,32 @@ def parse_byok(api_key: str | None, base_url: str | None, provider: str | None) 
         url = BYOK_DEFAULT_BASE_URLS.get(name, "")
         if not url:
             raise InvalidUpstreamConfig(f"X-BYOK-Provider '{name}' needs an X-BYOK-Base-URL")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidUpstreamConfig("X-BYOK-Base-URL must be an http(s) URL with a host")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise InvalidUpstreamConfig("X-BYOK-Base-URL must not carry credentials, query or fragment")
+    _check_url(url)
     return ByokSpec(
         base_url=url.rstrip("/"), kind=_KINDS.get(name, "openai-compatible"), api_key=api_key
     )
+
+
+def _check_url(url: str) -> None:
+    """Refuse, as a 400, any URL that the resolver or the connector could not take."""
+    if not url.isascii():
+        raise InvalidUpstreamConfig(
+            "X-BYOK-Base-URL must be ASCII: write an international host name in its xn-- form"
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidUpstreamConfig("X-BYOK-Base-URL is not a valid URL (host or port)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise InvalidUpstreamConfig("X-BYOK-Base-URL must be an http(s) URL with a host")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidUpstreamConfig("X-BYOK-Base-URL must not carry credentials, query or fragment")
+    host = parts.hostname
+    if _ip_literal(host) is None and not (
+        len(host.rstrip(".")) <= _DNS_NAME_MAX and _DNS_NAME.fullmatch(host)
+    ):
+        raise InvalidUpstreamConfig(_BAD_HOST)
 
 
 def _ip_literal(host: str) -> _IPAddress | None:
@@ -209,7 +239,7 @@ async def check_base_url(url: str, policy: AddressPolicy) -> None:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, None, type=socket.SOCK_STREAM
             )
-        except OSError:
+        except (OSError, UnicodeError):  # UnicodeError: a label IDNA cannot encode
             raise InvalidUpstreamConfig(f"X-BYOK-Base-URL host '{host}' does not resolve") from None
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     if not addresses or not all(policy.allows_ip(ip) for ip in addresses):
@@ -231,7 +261,10 @@ class GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         """Resolve, keeping only addresses the policy allows."""
-        results = await self._inner.resolve(host, port, family)
+        try:
+            results = await self._inner.resolve(host, port, family)
+        except UnicodeError:  # from the IDNA codec: aiohttp only turns OSError into a 502
+            raise OSError(f"{host} is not a host name that can be resolved") from None
         if host.lower() in self._policy.allowed_hosts:
             return results
         allowed = [r for r in results if self._policy.allows_ip(ipaddress.ip_address(r["host"]))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -9,6 +10,7 @@ from contextlib import AsyncExitStack
 import aiohttp
 import pytest
 from quart import Quart
+from quart.testing.connections import WebsocketDisconnectError
 
 from bench.upstream import Fault
 from bench.upstream import Script
@@ -191,3 +193,40 @@ async def test_a_bare_key_goes_to_its_issuer_for_models_and_completions(
     for other, upstream in defaults.items():
         if other != provider:
             assert upstream.requests == [], f"{other} was called for a {provider} key"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://ⓛocalhost:5621/v1", "http://" + "a" * 64 + ".example/v1", "http://[::1/v1"],
+)
+async def test_a_host_that_does_not_encode_is_400_over_real_http(
+    upstream: ScriptedUpstream, token: str, base_url: str
+) -> None:
+    """The header's bytes as a client sends them (UTF-8), read by hypercorn (issue 14, 8)."""
+    headers = auth(token, **{"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": base_url})
+    settings = settings_for(upstream, byok={"allowed_hosts": ["localhost"]})
+    async with served(create_app(settings)) as base, aiohttp.ClientSession() as session:
+        for method, path, body in (
+            ("POST", FRONTEND_CHAT, chat_body()),
+            ("GET", "/api/proxy/llm/v1/models", None),
+        ):
+            async with session.request(method, base + path, json=body, headers=headers) as got:
+                assert got.status == 400, await got.text()
+                answer = await got.json()
+            assert answer["code"] == "BYOK_INVALID"
+            assert "X-BYOK-Base-URL" in answer["error"]
+            assert KEY not in str(answer)
+    assert upstream.requests == []
+
+
+async def test_a_host_that_does_not_encode_closes_a_websocket_1008(app: Quart, token: str) -> None:
+    """The WebSocket handshake takes the same headers: a refusal (1008), not a crash (1011)."""
+    base_url = "http://" + "a" * 64 + ".example/v1"
+    headers = {"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": base_url}
+    ws_path = f"/api/streaming_agent/scenario/ws?token={token}"
+    async with app.test_client().websocket(ws_path, headers=headers) as ws:
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await ws.receive()
+    assert closed.value.args[0] == 1008

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver
 from aiohttp.abc import ResolveResult
@@ -24,6 +25,10 @@ from providers.byok import GuardedResolver
 from providers.byok import check_base_url
 from providers.byok import parse_byok
 from providers.errors import ForbiddenUpstream
+from providers.errors import InvalidUpstreamConfig
+from providers.errors import UpstreamUnavailable
+from providers.settings import UpstreamSettings
+from providers.upstream import Upstream
 
 GITHUB_MODELS = "https://models.inference.ai.azure.com"
 
@@ -271,3 +276,73 @@ def test_a_listed_ipv6_network_is_allowed_as_listed() -> None:
     """An operator who lists their NAT64 prefix means it (e.g. a local-use DNS64 setup)."""
     policy = AddressPolicy(allowed_networks=(ipaddress.ip_network("64:ff9b:1::/96"),))
     assert policy.allows_ip(ipaddress.ip_address(nat64_local(PUBLIC)))
+
+
+# --- Hosts that do not encode -------------------------------------------------------------
+
+LONG_LABEL = "a" * 64 + ".example"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://ⓛocalhost:5621/v1",
+        # What a server makes of the same header: HTTP header bytes are read as Latin-1.
+        "http://ⓛocalhost:5621/v1".encode().decode("latin-1"),
+        "http://bücher.example/v1",
+        "http://\u200b.example/v1",
+        f"http://{LONG_LABEL}/v1",
+        "http://a..b/v1",
+        "http://" + "a." * 127 + "com/v1",
+        "http://exa mple.com/v1",
+        "http://%6cocalhost/v1",
+        "http://[::1/v1",
+        "http://[zz]/v1",
+        "http://example.com:99999/v1",
+        "http://example.com:port/v1",
+    ],
+)
+def test_hosts_that_do_not_encode_are_invalid(base_url: str) -> None:
+    with pytest.raises(InvalidUpstreamConfig) as refused:
+        parse_byok("sk-test-0123456789", base_url, None)
+    assert "X-BYOK-Base-URL" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://xn--bcher-kva.example/v1",
+        "http://my_host.lan:8080/v1",
+        "https://LLM.Example.COM./v1",
+        "http://[::1]:8000/v1",
+        "http://[fe80::1%25eth0]/v1",
+        "http://10.0.0.5/v1",
+    ],
+)
+def test_ascii_hosts_and_ip_literals_parse(base_url: str) -> None:
+    assert parse_byok("sk-test-0123456789", base_url, None) is not None
+
+
+async def test_check_base_url_never_lets_a_unicode_error_out() -> None:
+    with pytest.raises(InvalidUpstreamConfig):
+        await check_base_url(f"http://{LONG_LABEL}/v1", STRICT)
+
+
+async def test_the_connectors_resolver_fails_as_a_connection_error() -> None:
+    with pytest.raises(OSError):
+        await GuardedResolver(STRICT).resolve(LONG_LABEL, 80)
+
+
+async def test_an_upstream_on_such_a_host_is_unavailable_not_a_crash() -> None:
+    """The connector path: aiohttp turns the resolver's OSError into a connection error."""
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(STRICT))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        upstream = Upstream(
+            UpstreamSettings(name="byok", base_url=f"http://{LONG_LABEL}/v1"),
+            session,
+            api_key="sk-test-0123456789",
+        )
+        with pytest.raises(UpstreamUnavailable):
+            await upstream.list_models()
+        with pytest.raises(UpstreamUnavailable):
+            await upstream.complete(b'{"model":"m","messages":[]}')
