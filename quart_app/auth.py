@@ -1,6 +1,8 @@
 """Bearer JWT authentication (HS256, contract 2) and the development-mode fallback.
 
-The user is claim ``sub``, else claim ``identity`` (both hold the username); ``exp`` is
+The user is claim ``sub``, else claim ``identity`` (both hold the username, a string or an
+integer), whole: it keys the user's credits and limits, so a user id over
+``MAX_USER_ID_CHARS`` is refused rather than cut (cut ids made two users one). ``exp`` is
 checked with a small leeway. Every failure is a 401 with ``WWW-Authenticate: Bearer``. With no
 secret configured the service does not accept forged tokens: it keeps a random secret in a
 local file (0600) and ``storywriter token USER`` mints tokens with it.
@@ -14,19 +16,23 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 
 from quart_app.config import AuthSettings
 from quart_app.errors import APIError
 
-__all__ = ["Caller", "TokenVerifier", "load_secret", "mint_token"]
+__all__ = ["MAX_USER_ID_CHARS", "Caller", "TokenVerifier", "load_secret", "mint_token"]
 
 log = logging.getLogger(__name__)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="storywriter"'}
 #: Tokens already verified, kept until they expire: a client sends the same token with every
 #: request, and HS256 verification (~30 us) was the largest piece of our per-request work.
 _VERIFIED_MAX = 1024
+#: Longest user id accepted. The ledger stores ids as TEXT (SQLite and PostgreSQL) and Redis
+#: keys hold far more; the bound keeps ids, log lines and keys sane.
+MAX_USER_ID_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,27 +104,42 @@ class TokenVerifier:
                 self._secret,
                 algorithms=["HS256"],
                 leeway=self._leeway,
-                options={"verify_aud": False},
+                # PyJWT (>= 2.10) refuses a non-string sub before we could read it; an
+                # integer id is a username too, so ``_user_of`` validates sub itself.
+                options={"verify_aud": False, "verify_sub": False},
             )
         except jwt.ExpiredSignatureError:
             raise self._fail("TOKEN_EXPIRED", "the token has expired") from None
         except jwt.InvalidTokenError:
             raise self._fail("INVALID_TOKEN", "the token is invalid") from None
-        for claim in ("sub", "identity"):
-            value = claims.get(claim)
-            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-                user = str(value)[:128]
-                exp = claims.get("exp")
-                valid_until = float(exp) + self._leeway if exp is not None else float("inf")
-                if len(self._verified) >= _VERIFIED_MAX:
-                    self._verified.clear()
-                self._verified[token] = (user, valid_until)
-                return user
-        raise self._fail("INVALID_TOKEN", "the token names no user (claim sub or identity)")
+        user = _user_of(claims)
+        if user is None:
+            raise self._fail("INVALID_TOKEN", "the token names no user (claim sub or identity)")
+        if len(user) > MAX_USER_ID_CHARS:
+            raise self._fail(
+                "INVALID_TOKEN", f"the token's user id is over {MAX_USER_ID_CHARS} characters"
+            )
+        exp = claims.get("exp")
+        valid_until = float(exp) + self._leeway if exp is not None else float("inf")
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (user, valid_until)
+        return user
 
     @staticmethod
     def _fail(code: str, message: str) -> APIError:
         return APIError(401, code, message, headers=_CHALLENGE)
+
+
+def _user_of(claims: dict[str, Any]) -> str | None:
+    """Claim ``sub``, else ``identity``: the first that is a non-empty string or an integer."""
+    for claim in ("sub", "identity"):
+        value = claims.get(claim)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            user = str(value)
+            if user:
+                return user
+    return None
 
 
 def _bearer(header: str, verifier: TokenVerifier) -> str:
