@@ -30,15 +30,27 @@ __all__ = ["main"]
 
 def _serve(args: argparse.Namespace) -> int:
     from hypercorn.config import Config
-    from hypercorn.run import run
 
-    config = Config.from_toml(args.config)
-    if args.workers:
+    from quart_app.logs import configure_logging
+    from quart_app.supervisor import serve
+
+    try:
+        server = Settings.load().server  # a broken configuration stops here, not in a loop
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(server.log_level, server.log_format)
+    try:
+        config = Config.from_toml(args.config)
+    except OSError as error:
+        print(f"cannot read {args.config}: {error.strerror}", file=sys.stderr)
+        return 2
+    if args.workers is not None:
         config.workers = args.workers
     if args.bind:
-        config.bind = [args.bind]
+        config.bind = args.bind
     config.application_path = "quart_app:create_app()"
-    return run(config)
+    return serve(config)
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
@@ -112,10 +124,12 @@ async def _providers(settings: Settings) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storywriter", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run under hypercorn (hypercorn.toml)")
-    serve.add_argument("--config", default="hypercorn.toml")
-    serve.add_argument("--workers", type=int, default=0)
-    serve.add_argument("--bind", default="")
+    serve = commands.add_parser(
+        "serve", help="serve with hypercorn's workers (hypercorn.toml), replacing any that dies"
+    )
+    serve.add_argument("--config", default="hypercorn.toml", help="hypercorn's TOML file")
+    serve.add_argument("--workers", type=int, default=None, help="overrides `workers`")
+    serve.add_argument("--bind", action="append", default=[], help="overrides `bind` (repeatable)")
     token = commands.add_parser("token", help="mint a JWT for a user with the configured secret")
     token.add_argument("user")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")

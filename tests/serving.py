@@ -4,6 +4,8 @@ Graceful shutdown can only be tested where hypercorn's own signal handling runs,
 API fuzz wants real HTTP. The service reads a TOML written here (the embedded model off,
 a known JWT secret, the ledger in a file of the test's temporary directory); hypercorn's
 output goes to ``hypercorn.log`` there for post-mortems. Stopped by its own pid.
+``supervised=True`` runs ``storywriter serve`` (hypercorn's workers under
+``quart_app.supervisor``) instead of hypercorn's own command.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from contextlib import contextmanager
@@ -30,6 +34,11 @@ import aiohttp
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart
+
+from quart_app.auth import mint_token
+from tests.conftest import FRONTEND_CHAT
+from tests.conftest import SECRET
+from tests.conftest import chat_body
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -74,6 +83,11 @@ class Served:
         """What hypercorn and the service wrote so far."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    @property
+    def port(self) -> int:
+        """The port the service listens on."""
+        return int(self.base_url.rsplit(":", 1)[1])
+
 
 @contextmanager
 def hypercorn_service(
@@ -83,21 +97,31 @@ def hypercorn_service(
     graceful_timeout_s: float = 10.0,
     workers: int = 1,
     start_timeout_s: float = 60.0,
+    supervised: bool = False,
+    hypercorn_extra: dict[str, Any] | None = None,
 ) -> Iterator[Served]:
-    """Start ``hypercorn "quart_app:create_app()"`` with ``service`` as its configuration."""
+    """Start ``hypercorn "quart_app:create_app()"`` with ``service`` as its configuration.
+
+    ``hypercorn_extra`` adds settings to hypercorn's TOML (``max_requests``, for example).
+    """
     port = free_port()
     config = write_config(tmp_path / "service.toml", service)
     hyper = tmp_path / "hypercorn.toml"
     hyper.write_text(
         f'bind = ["{HOST}:{port}"]\nworkers = {workers}\nworker_class = "asyncio"\n'
-        f'errorlog = "-"\ngraceful_timeout = {graceful_timeout_s}\n',
+        f'errorlog = "-"\ngraceful_timeout = {graceful_timeout_s}\n'
+        + "".join(f"{k} = {_toml_value(v)}\n" for k, v in (hypercorn_extra or {}).items()),
         encoding="utf-8",
     )
+    if supervised:
+        argv = [sys.executable, "-m", "quart_app", "serve", "--config", str(hyper)]
+    else:
+        argv = [sys.executable, "-m", "hypercorn", "-c", str(hyper), "quart_app:create_app()"]
     log_path = tmp_path / "hypercorn.log"
     env = {**os.environ, "STORYWRITER_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hypercorn", "-c", str(hyper), "quart_app:create_app()"],
+            argv,
             cwd=tmp_path,
             env=env,
             stdout=log,
@@ -130,6 +154,40 @@ def _wait_until_live(served: Served, timeout_s: float) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"hypercorn did not start within {timeout_s} s:\n{served.log()}")
+
+
+async def stream_and_act(
+    served: Served, request_id: str, at_second_frame: Callable[[], Awaitable[None]]
+) -> list[bytes]:
+    """Stream a completion, run ``at_second_frame`` once it flows, read it to the end.
+
+    Returns:
+        The payloads of the stream's events (``data: `` removed), the last one included.
+    """
+    headers = {
+        "Authorization": f"Bearer {mint_token(SECRET.encode(), 'alice')}",
+        "X-Request-Id": request_id,
+    }
+    payloads: list[bytes] = []
+    buffer = b""
+    acted = False
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            served.base_url + FRONTEND_CHAT, json=chat_body(max_tokens=500), headers=headers
+        ) as response,
+    ):
+        assert response.status == 200
+        async with asyncio.timeout(30):
+            async for data in response.content.iter_any():
+                buffer += data
+                *events, buffer = buffer.split(b"\n\n")
+                payloads.extend(e.removeprefix(b"data: ") for e in events)
+                if not acted and len(payloads) >= 2:
+                    acted = True
+                    await at_second_frame()
+    assert acted
+    return payloads
 
 
 @asynccontextmanager

@@ -10,18 +10,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 
 from bench.upstream import Script
 from bench.upstream import ScriptedUpstream
-from quart_app.auth import mint_token
-from tests.conftest import FRONTEND_CHAT
 from tests.conftest import MODEL
 from tests.conftest import SECRET
-from tests.conftest import chat_body
 from tests.serving import Served
 from tests.serving import hypercorn_service
+from tests.serving import stream_and_act
 
 
 def _service(upstream: ScriptedUpstream, db: Path, grace_s: float) -> dict[str, Any]:
@@ -36,30 +33,11 @@ def _service(upstream: ScriptedUpstream, db: Path, grace_s: float) -> dict[str, 
 
 async def _stream_then_sigterm(served: Served, request_id: str) -> list[bytes]:
     """Start a stream, SIGTERM hypercorn after the first frames, read until the end."""
-    headers = {
-        "Authorization": f"Bearer {mint_token(SECRET.encode(), 'alice')}",
-        "X-Request-Id": request_id,
-    }
-    payloads: list[bytes] = []
-    buffer = b""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            served.base_url + FRONTEND_CHAT, json=chat_body(max_tokens=500), headers=headers
-        ) as response,
-    ):
-        assert response.status == 200
-        signalled = False
-        async with asyncio.timeout(30):
-            async for data in response.content.iter_any():
-                buffer += data
-                *events, buffer = buffer.split(b"\n\n")
-                payloads.extend(e.removeprefix(b"data: ") for e in events)
-                if not signalled and len(payloads) >= 2:
-                    os.kill(served.process.pid, signal.SIGTERM)
-                    signalled = True
-    assert signalled
-    return payloads
+
+    async def sigterm() -> None:
+        os.kill(served.process.pid, signal.SIGTERM)
+
+    return await stream_and_act(served, request_id, sigterm)
 
 
 async def _exit_code(served: Served) -> int:
