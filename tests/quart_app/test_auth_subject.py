@@ -48,7 +48,7 @@ async def test_long_subjects_that_share_128_characters_are_different_users(
     for token in (first, first, second):  # both are welcomed; the first spends twice
         status, _, _ = await stream(app, CHAT, chat_body(), bearer(token))
         assert status == 200
-    await app.extensions["storywriter.services"].gateway.billing.drain()
+    await app.extensions["storywriter.services"].settlements.drain()
     one, other = await credits_of(app, first), await credits_of(app, second)
     assert (one["user"], other["user"]) == (common + "-first", common + "-second")
     assert (len(one["usage"]), len(other["usage"])) == (2, 1)
