@@ -1,6 +1,6 @@
-"""Benchmark tooling: load generators and the scripted upstream they measure against.
+"""Benchmark tooling: load generators, the processes of a run, and their reports.
 
 The service's targets (targets.md) are ratios against a direct upstream measured in the
-same run, so the upstream and the load generators live here, next to the scripts that use
-them, and the test suite reuses the same scripted upstream to provoke upstream faults.
+same run; that upstream is the test suite's scripted one (``testing.upstream``), so the
+benchmarks and the tests provoke and measure the same behaviour.
 """

@@ -3,7 +3,7 @@
 Why by model name: the runner measures every scenario against the same upstream process the
 service is configured with. Restarting the upstream per scenario would leave the service's
 pooled connections pointing at a dead socket, and a request's model is the one field the
-service forwards untouched, so the model name picks the :class:`~bench.upstream.Script`.
+service forwards untouched, so the model name picks the :class:`~testing.upstream.Script`.
 
 The agent scenario (G) needs two more things from the upstream: structured-output calls
 (``response_format`` json_schema, or the schema title in the prompt) answered with JSON the
@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from typing import Any
 from typing import Final
 
-from bench.upstream import Fault
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
+from testing.upstream import Fault
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 
 __all__ = [
     "AGENT",

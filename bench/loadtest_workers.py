@@ -46,11 +46,11 @@ from bench.loadtest_client import cpu_ticks
 from bench.loadtest_client import headers
 from bench.loadtest_client import in_use
 from bench.loadtest_client import until_in_use
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from bench.workers_cluster import Instance
 from bench.workers_cluster import connections_served
 from bench.workers_cluster import write_config
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 
 
 class PeakUpstream(ScriptedUpstream):

@@ -28,12 +28,12 @@ from typing import Any
 
 import orjson
 
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from quart_app import create_app
 from quart_app import operations as operations_module
 from quart_app.auth import mint_token
 from quart_app.config import Settings
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256"
 MODEL = "scripted-model"

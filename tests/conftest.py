@@ -15,10 +15,10 @@ import pytest
 from quart import Quart
 from quart.testing.connections import TestHTTPConnection
 
-from bench.upstream import ScriptedUpstream
 from quart_app import create_app
 from quart_app.auth import mint_token
 from quart_app.config import Settings
+from testing.upstream import ScriptedUpstream
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 MODEL = "scripted-model"

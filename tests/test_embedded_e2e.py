@@ -129,7 +129,7 @@ async def test_cancel_mid_generation_frees_slot_and_full_slots_answer_409(
 async def test_broken_embedded_model_leaves_other_providers_working(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, token: str
 ) -> None:
-    from bench.upstream import ScriptedUpstream
+    from testing.upstream import ScriptedUpstream
     from tests.conftest import MODEL
     from tests.conftest import chat_body
 

@@ -57,7 +57,7 @@ def _served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp_path = tmp_path_factory.mktemp("fuzz")
     port = free_port()
     upstream = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstream", "--port", str(port), "--model", MODEL],
+        [sys.executable, "-m", "testing.upstream", "--port", str(port), "--model", MODEL],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

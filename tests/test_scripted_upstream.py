@@ -1,4 +1,4 @@
-"""The scripted upstream (bench/upstream.py) behaves like an OpenAI-compatible server.
+"""The scripted upstream (testing/upstream.py) behaves like an OpenAI-compatible server.
 
 The service's fault-handling tests and the benchmarks trust this server, so each behaviour
 they rely on is checked here from the client side, with aiohttp's client (what the proxy
@@ -20,12 +20,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.upstream import DEFAULT_MODEL
-from bench.upstream import Fault
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
-from bench.upstream import default_pieces
-from bench.upstream import prompt_token_count
+from testing.upstream import DEFAULT_MODEL
+from testing.upstream import Fault
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
+from testing.upstream import default_pieces
+from testing.upstream import prompt_token_count
 
 MESSAGES = [
     {"role": "system", "content": "You write stories."},
@@ -655,7 +655,7 @@ async def test_cli_serves_until_sigterm() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bench.upstream",
+        "testing.upstream",
         "--port",
         "0",
         "--tokens",

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import FRONTEND_CHAT
 
 AGENT = "/api/streaming_agent/scenario/stream"

@@ -13,9 +13,9 @@ import pytest
 from quart import Quart
 
 from agent.scenario import Scenario
-from bench.upstream import Fault
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
+from testing.upstream import Fault
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.agent.frames import classification
 from tests.agent.samples import SAMPLE
 from tests.blueprints.agent_support import AGENT

@@ -17,8 +17,8 @@ from quart import Quart
 from quart.testing.connections import TestWebsocketConnection as WebsocketConnection
 from quart.testing.connections import WebsocketDisconnectError
 
-from bench.upstream import ScriptedUpstream
 from quart_app import create_app
+from testing.upstream import ScriptedUpstream
 from tests.agent.frames import classification
 from tests.agent.samples import SAMPLE
 from tests.blueprints.agent_support import answer_with

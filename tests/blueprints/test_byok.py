@@ -12,11 +12,11 @@ import pytest
 from quart import Quart
 from quart.testing.connections import WebsocketDisconnectError
 
-from bench.upstream import Fault
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from providers import byok
 from quart_app import create_app
+from testing.upstream import Fault
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import CHAT
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import AppFactory

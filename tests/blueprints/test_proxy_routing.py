@@ -9,9 +9,9 @@ import aiohttp
 import orjson
 from quart import Quart
 
-from bench.upstream import Fault
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
+from testing.upstream import Fault
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import MODEL
 from tests.conftest import AppFactory

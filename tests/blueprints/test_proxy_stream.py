@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from quart import Quart
 
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
-from bench.upstream import default_pieces
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
+from testing.upstream import default_pieces
 from tests.conftest import CHAT
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import AppFactory

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from bench.upstream import ScriptedUpstream
 from quart_app.config import Settings
+from testing.upstream import ScriptedUpstream
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import MODEL
 from tests.conftest import AppFactory

@@ -10,14 +10,14 @@ import orjson
 import pytest
 from quart import Quart
 
-from bench.upstream import Fault
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from credits import Ledger
 from credits.pricing import credits_for
 from providers import tokens
 from quart_app.auth import mint_token
 from quart_app.services import get_services
+from testing.upstream import Fault
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import CHAT
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import MODEL

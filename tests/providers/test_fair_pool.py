@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 from quart import Quart
 
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from quart_app.auth import mint_token
 from quart_app.config import Settings
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import MODEL
 from tests.conftest import SECRET

@@ -10,12 +10,12 @@ import aiohttp
 import orjson
 import pytest
 
-from bench.upstream import Fault
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from providers.errors import UpstreamTimeout
 from providers.settings import UpstreamSettings
 from providers.upstream import Upstream
+from testing.upstream import Fault
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 
 BODY = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True})
 

@@ -11,10 +11,10 @@ import pytest
 from quart import Quart
 from quart.testing.connections import WebsocketDisconnectError
 
-from bench.upstream import ScriptedUpstream
 from quart_app.auth import MAX_USER_ID_CHARS
 from quart_app.auth import TokenVerifier
 from quart_app.errors import APIError
+from testing.upstream import ScriptedUpstream
 from tests.conftest import CHAT
 from tests.conftest import SECRET
 from tests.conftest import chat_body

@@ -7,12 +7,12 @@ import pytest
 from quart import Quart
 from quart.testing.connections import WebsocketResponseError
 
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from quart_app.operations import OPERATIONS_KEY
 from quart_app.operations import Operations
 from quart_app.services import EXTENSION_KEY
 from quart_app.services import Services
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import AppFactory
 from tests.conftest import auth

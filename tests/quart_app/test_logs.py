@@ -9,11 +9,11 @@ import orjson
 import pytest
 from quart import Quart
 
-from bench.upstream import ScriptedUpstream
 from quart_app.logs import REQUEST_ID
 from quart_app.logs import JsonFormatter
 from quart_app.logs import TextFormatter
 from quart_app.logs import configure_logging
+from testing.upstream import ScriptedUpstream
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import AppFactory
 from tests.conftest import auth

@@ -5,11 +5,11 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 from quart import Quart
 
-from bench.upstream import Fault
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from quart_app.metrics import MAX_MODELS
 from quart_app.metrics import Metrics
+from testing.upstream import Fault
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import CHAT
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import AppFactory

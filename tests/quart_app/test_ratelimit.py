@@ -11,8 +11,6 @@ import orjson
 import pytest
 from quart import Quart
 
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from coordination.limits.local import LocalRateLimiter
 from coordination.limits.rules import LimitPolicy
 from quart_app.auth import Caller
@@ -23,6 +21,8 @@ from quart_app.limit_hooks import message_limits
 from quart_app.limit_markers import estimate_body_tokens
 from quart_app.limit_markers import is_exempt
 from quart_app.limit_markers import is_limited
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import MODEL
 from tests.conftest import SECRET

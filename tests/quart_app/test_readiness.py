@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from quart import Quart
 
-from bench.upstream import ScriptedUpstream
 from quart_app.operations import OPERATIONS_KEY
 from quart_app.operations import Operations
+from testing.upstream import ScriptedUpstream
 from tests.conftest import MODEL
 from tests.conftest import AppFactory
 from tests.conftest import settings_for

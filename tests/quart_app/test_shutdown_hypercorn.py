@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import MODEL
 from tests.conftest import SECRET
 from tests.serving import Served

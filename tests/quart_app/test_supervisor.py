@@ -22,12 +22,12 @@ import aiohttp
 import pytest
 
 from bench.stack import cpu_seconds
-from bench.upstream import Script
-from bench.upstream import ScriptedUpstream
 from bench.workers_cluster import connections_served
 from quart_app.supervisor import BACKOFF_FIRST_S
 from quart_app.supervisor import BACKOFF_MAX_S
 from quart_app.supervisor import restart_delay
+from testing.upstream import Script
+from testing.upstream import ScriptedUpstream
 from tests.conftest import MODEL
 from tests.conftest import SECRET
 from tests.serving import Served
