@@ -17,7 +17,7 @@ Usage in tests::
 
 Usage in benchmarks::
 
-    python -m bench.upstream --port 9100 --tokens 64 --delay-ms 0 --uvloop
+    python -m testing.upstream --port 9100 --tokens 64 --delay-ms 0 --uvloop
 
 HTTP handling: keep-alive (HTTP/1.1 default, HTTP/1.0 with ``Connection: keep-alive``),
 pipelining, ``Content-Length`` and ``Transfer-Encoding: chunked`` request bodies,
@@ -1063,7 +1063,7 @@ def _wants_usage(body: dict[str, Any]) -> bool:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.upstream",
+        prog="python -m testing.upstream",
         description="Serve a scripted OpenAI-compatible upstream until SIGINT/SIGTERM.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
