@@ -29,6 +29,8 @@ from typing import Any
 
 import tiktoken
 
+from internals import drop_python_ranks
+
 __all__ = [
     "count_message_tokens",
     "count_text_tokens",
@@ -91,9 +93,7 @@ def _encoding(name: str) -> tiktoken.Encoding:
             if found is None:
                 seed_offline_cache()
                 found = tiktoken.get_encoding(name)
-                # The Python copy of the 100k-200k merge ranks (~9 MiB) is only kept for
-                # pickling the Encoding, which we never do: counting uses the Rust copy.
-                found._mergeable_ranks = {}
+                drop_python_ranks(found)  # counting uses the Rust copy
                 _loaded[name] = found
     return found
 

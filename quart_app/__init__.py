@@ -17,14 +17,14 @@ from quart import Response
 from quart import g
 from quart import request
 
+from internals import direct_body_request
+from internals import one_task_http_connection
 from quart_app.config import Settings
-from quart_app.connection import ServiceHTTPConnection
 from quart_app.cors import install_cors
 from quart_app.errors import register_error_handlers
 from quart_app.limit_hooks import install_rate_limits
 from quart_app.operations import install_operations
 from quart_app.operations import operating
-from quart_app.request_class import ServiceRequest
 from quart_app.routes import register_routes
 from quart_app.services import EXTENSION_KEY
 from quart_app.wiring import build_services
@@ -38,8 +38,9 @@ def create_app(settings: Settings | None = None) -> Quart:
     """Build the app; ``settings`` defaults to ``Settings.load()`` (file + environment)."""
     settings = settings or Settings.load()
     app = Quart(__name__, static_folder=None)
-    app.request_class = ServiceRequest
-    app.asgi_http_class = ServiceHTTPConnection
+    # One task per request and a body read without a task (measured in ``internals``).
+    app.request_class = direct_body_request()
+    app.asgi_http_class = one_task_http_connection()
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["BODY_TIMEOUT"] = 30
     # No deadline on sending a response: a stream lasts as long as the model writes (its own

@@ -23,6 +23,7 @@ from quart import request
 from quart import websocket
 from quart.wrappers.response import DataBody
 
+from internals import resolve_proxy
 from quart_app.errors import APIError
 from quart_app.lifecycle import Lifecycle
 from quart_app.logs import REQUEST_ID
@@ -57,8 +58,8 @@ class _Exchange:
 
     def __init__(self, response: Response, metrics: Metrics | None, log: bool) -> None:
         # Each use of the ``request``/``g`` proxies is a context lookup: resolve them once.
-        req = request._get_current_object()  # type: ignore[attr-defined]
-        context = g._get_current_object()
+        req = resolve_proxy(request)
+        context = resolve_proxy(g)
         rule = req.url_rule
         self.route = rule.rule if rule is not None else "unmatched"
         self.method = req.method
@@ -115,7 +116,7 @@ def install_access_hooks(
 
     @app.before_request
     async def _begin() -> None:
-        context = g._get_current_object()
+        context = resolve_proxy(g)
         context.ops_started = time.perf_counter()
         REQUEST_ID.set(context.get("request_id"))
         if lifecycle.draining and request.path not in PROBE_PATHS:

@@ -7,9 +7,9 @@ lifespan shutdown. A stream still running at that point would be cut without the
 contract's error frame (5.1). So each worker watches for the start of shutdown itself:
 
 - the master's shutdown event, which hypercorn hands each worker process as a keyword
-  argument (``multiprocessing.current_process()._kwargs["shutdown_event"]``, polled every
-  0.1 s exactly as hypercorn does; the end-to-end test in ``tests/quart_app`` runs a real
-  hypercorn so an upgrade that moves it is caught);
+  argument (``internals.hypercorn_worker_argument``; polled every 0.1 s exactly as
+  hypercorn does; ``tests/test_internals.py`` and the end-to-end test in
+  ``tests/quart_app``, which runs a real hypercorn, catch an upgrade that moves it);
 - SIGTERM delivered to the worker itself (``systemctl stop`` signals the whole process
   group), which would otherwise kill it on the spot.
 
@@ -27,11 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import signal
 from collections.abc import AsyncIterator
 from collections.abc import Callable
 from typing import Any
+
+from internals import hypercorn_worker_argument
 
 __all__ = ["Lifecycle", "hypercorn_shutdown_event"]
 
@@ -41,8 +42,7 @@ _POLL_S = 0.1
 
 def hypercorn_shutdown_event() -> Any | None:
     """The event hypercorn's master sets to stop this worker, when this is such a worker."""
-    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None)
-    event = kwargs.get("shutdown_event") if isinstance(kwargs, dict) else None
+    event = hypercorn_worker_argument("shutdown_event")
     return event if callable(getattr(event, "is_set", None)) else None
 
 

@@ -28,6 +28,8 @@ from coordination.limits.admission import retry_after
 from coordination.limits.rules import Grant
 from coordination.limits.rules import RateLimitExceeded
 from coordination.limits.rules import Verdict
+from internals import append_headers
+from internals import resolve_proxy
 from quart_app.auth import Caller
 from quart_app.errors import APIError
 from quart_app.limit_markers import is_exempt
@@ -104,7 +106,7 @@ def install_rate_limits(app: Quart) -> None:
 
     @app.before_request
     async def _limit_request() -> None:
-        req = request._get_current_object()  # type: ignore[attr-defined]
+        req = resolve_proxy(request)
         if req.method == "OPTIONS":
             return
         view = views.get(req.endpoint or "")
@@ -128,9 +130,8 @@ def install_rate_limits(app: Quart) -> None:
             return response
         _ADMITTED.set(None)
         limits, grant = limited
-        # Appended as they are: werkzeug's add() re-validates each value (~1 us a header),
-        # and these are new names with values built from numbers and the fixed policy.
-        response.headers._list.extend(limits.headers(grant.verdict).items())
+        # New names, values built from numbers and the fixed policy: no validation needed.
+        append_headers(response.headers, limits.headers(grant.verdict).items())
         if isinstance(response.response, DataBody):
             grant.finish(0)  # the work is done; sending a small body needs no slot
         else:

@@ -8,7 +8,8 @@ difference: the listening sockets are created once here (``Config.create_sockets
 shared, each worker is a ``spawn`` child running hypercorn's worker function
 (``asyncio_worker`` or ``uvloop_worker``) with the keyword arguments hypercorn passes
 (``config``, ``sockets``, ``shutdown_event``), which ``quart_app.lifecycle`` and
-``coordination.workers`` read. What changes:
+``coordination.workers`` read. What this takes from hypercorn's internals lives in
+``internals``. What changes:
 
 - a worker that exits while the service runs is replaced at once; the socket stays open
   here, so connections arriving meanwhile wait in its backlog and the other workers never
@@ -56,11 +57,13 @@ from typing import Any
 
 from hypercorn.config import Config
 from hypercorn.config import Sockets
-from hypercorn.run import run as hypercorn_run
 from hypercorn.typing import WorkerFunc
-from hypercorn.utils import write_pid_file
 from prometheus_client.multiprocess import mark_process_dead
 
+from internals import hypercorn_run
+from internals import hypercorn_worker_function
+from internals import hypercorn_worker_kwargs
+from internals import write_hypercorn_pid_file
 from quart_app.config import ConfigError
 from quart_app.config import Settings
 from quart_app.metrics import multiprocess_dir
@@ -89,23 +92,10 @@ def serve(config: Config) -> int:
     """
     if config.workers < 1 or config.use_reloader:
         return hypercorn_run(config)
-    worker_func = _worker_function(config.worker_class)
+    worker_func = hypercorn_worker_function(config.worker_class)
     if config.pid_path is not None:
-        write_pid_file(config.pid_path)
+        write_hypercorn_pid_file(config.pid_path)
     return _Supervisor(config, worker_func).run()
-
-
-def _worker_function(worker_class: str) -> WorkerFunc:
-    """Hypercorn's worker function for ``worker_class`` (the service is asyncio only)."""
-    if worker_class == "uvloop":
-        from hypercorn.asyncio.run import uvloop_worker
-
-        return uvloop_worker
-    if worker_class == "asyncio":
-        from hypercorn.asyncio.run import asyncio_worker
-
-        return asyncio_worker
-    raise ValueError(f"worker_class must be 'asyncio' or 'uvloop', not {worker_class!r}")
 
 
 def restart_delay(failed_starts: int) -> float:
@@ -282,11 +272,7 @@ class _Supervisor:
         shutdown_event = self._ctx.Event()
         process = self._ctx.Process(
             target=self._worker_func,
-            kwargs={
-                "config": self._config,
-                "sockets": self._sockets,
-                "shutdown_event": shutdown_event,
-            },
+            kwargs=hypercorn_worker_kwargs(self._config, self._sockets, shutdown_event),
         )
         process.daemon = self._config.daemon
         # The child keeps dispositions set to "ignore" across exec (hypercorn does the same).

@@ -1,71 +1,37 @@
 """Per-user limits counted in this process, on aiolimiter's leaky buckets.
 
-One ``AsyncLimiter(quota, 60)`` per user and limit keeps the level; admission never waits
-(``has_capacity`` then charge, never ``acquire``, which would queue), and the few things
-aiolimiter has no public call for - the exact wait, a refund, charging past the brim when
-the real usage exceeded the estimate - go through :class:`_Bucket`, which reads the same
-``_level`` its ``_leak`` keeps. Idle users are dropped every few thousand admissions so
-memory follows the active users, not everyone ever seen.
+One aiolimiter bucket (``internals.LeakyBucket``, quota per 60 s) per user and limit keeps
+the level; admission never waits (``has_capacity`` then charge, never ``acquire``, which
+would queue), and the few things aiolimiter has no public call for - the exact wait, a
+refund, charging past the brim when the real usage exceeded the estimate - are that
+class's, on ``clock`` (tests pass a fake one). Idle users are dropped every few thousand
+admissions so memory follows the active users, not everyone ever seen.
 """
 
 from __future__ import annotations
 
 import time
-
-from aiolimiter import AsyncLimiter
+from collections.abc import Callable
 
 from coordination.limits.rules import LimitPolicy
 from coordination.limits.rules import Measure
 from coordination.limits.rules import Verdict
 from coordination.limits.rules import decide
+from internals import LeakyBucket
 
 __all__ = ["LocalRateLimiter"]
 
 _SWEEP_EVERY = 4096
 
 
-class _Bucket(AsyncLimiter):
-    """An aiolimiter bucket with the exact wait and signed charges."""
-
-    __slots__ = ()
-
-    def _leak(self) -> None:
-        # aiolimiter's own, on the monotonic clock directly: its ``_loop`` lookup costs more
-        # than the arithmetic, and these buckets never wait, so they need no loop at all.
-        now = time.monotonic()
-        if self._level:
-            self._level = max(self._level - (now - self._last_check) * self._rate_per_sec, 0)
-        self._last_check = now
-
-    def level(self) -> float:
-        """The level after leaking until now."""
-        self._leak()
-        return float(self._level)
-
-    def add(self, amount: float) -> float:
-        """Charge (or refund, when negative) ``amount``; the level may pass the brim."""
-        self._leak()
-        self._level = max(0.0, self._level + amount)
-        return float(self._level)
-
-    def charge_checked(self, amount: float) -> float:
-        """Charge right after ``has_capacity`` said yes (it just leaked: no second leak)."""
-        self._level += amount
-        return float(self._level)
-
-    def wait_s(self, amount: float) -> float:
-        """Seconds until ``amount`` fits (0 when it fits now)."""
-        over = self.level() + amount - self.max_rate
-        return max(0.0, over / self._rate_per_sec)
-
-
 class LocalRateLimiter:
     """The ``RateLimiter`` of one worker: exact for one process, per process otherwise."""
 
-    def __init__(self, policy: LimitPolicy) -> None:
+    def __init__(self, policy: LimitPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self._policy = policy
-        self._requests: dict[str, _Bucket] = {}
-        self._tokens: dict[str, _Bucket] = {}
+        self._clock = clock
+        self._requests: dict[str, LeakyBucket] = {}
+        self._tokens: dict[str, LeakyBucket] = {}
         self._inflight: dict[str, int] = {}
         self._admissions = 0
 
@@ -122,10 +88,10 @@ class LocalRateLimiter:
         if token_delta and self._policy.tokens_per_minute:
             self._bucket(self._tokens, user, self._policy.tokens_per_minute).add(token_delta)
 
-    def _bucket(self, buckets: dict[str, _Bucket], user: str, quota: int) -> _Bucket:
+    def _bucket(self, buckets: dict[str, LeakyBucket], user: str, quota: int) -> LeakyBucket:
         bucket = buckets.get(user)
         if bucket is None:
-            bucket = buckets[user] = _Bucket(quota, 60)
+            bucket = buckets[user] = LeakyBucket(quota, 60, self._clock)
         return bucket
 
     def _sweep(self) -> None:

@@ -1,4 +1,4 @@
-"""ServiceHTTPConnection: the handler runs in the server's task; disconnects still cancel it."""
+"""internals.one_task_http_connection: the handler runs in our task; disconnects cancel it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from quart import Quart
 from quart import Response
 from quart import request
 
-from quart_app.connection import ServiceHTTPConnection
+from internals import one_task_http_connection
 
 SCOPE: dict[str, Any] = {
     "type": "http",
@@ -31,7 +31,7 @@ SCOPE: dict[str, Any] = {
 
 def _app(seen: dict[str, Any]) -> Quart:
     app = Quart(__name__)
-    app.asgi_http_class = ServiceHTTPConnection
+    app.asgi_http_class = one_task_http_connection()
 
     @app.post("/x")
     async def handler() -> Response:
