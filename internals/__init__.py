@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import time
+import types
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -47,6 +48,7 @@ __all__ = [
     "hypercorn_worker_kwargs",
     "one_task_http_connection",
     "resolve_proxy",
+    "tiktoken_constructor_args",
     "write_hypercorn_pid_file",
 ]
 
@@ -231,7 +233,34 @@ class LeakyBucket(AsyncLimiter):
         return max(0.0, over / self._rate_per_sec)
 
 
-# --- tiktoken: the encodings' memory ----------------------------------------------------------
+# --- tiktoken: offline encodings ----------------------------------------------------------
+
+
+def tiktoken_constructor_args(
+    name: str, load_ranks: Callable[[str, str | None], dict[bytes, int]]
+) -> dict[str, Any]:
+    """``tiktoken.Encoding``'s arguments for ``name``, with ranks from ``load_ranks``.
+
+    tiktoken keeps each encoding's split pattern and special tokens inside the constructor
+    function that also downloads the ranks (``tiktoken_ext.openai_public``); no public call
+    gives them without the download. This runs a copy of that function whose
+    ``load_tiktoken_bpe`` is ``load_ranks`` (called with the URL and the sha256 tiktoken
+    expects), so the pattern and tokens stay tiktoken's own and nothing is patched.
+    Private API: ``ENCODING_CONSTRUCTORS`` and the constructor's global
+    ``load_tiktoken_bpe(url, expected_hash=...)``.
+    """
+    from tiktoken_ext import openai_public
+
+    constructor = openai_public.ENCODING_CONSTRUCTORS[name]
+    offline = types.FunctionType(
+        constructor.__code__,
+        {**constructor.__globals__, "load_tiktoken_bpe": load_ranks},
+        constructor.__name__,
+        constructor.__defaults__,
+        constructor.__closure__,
+    )
+    args: dict[str, Any] = offline()
+    return args
 
 
 def drop_python_ranks(encoding: Encoding) -> None:

