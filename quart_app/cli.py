@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.bind:
         config.bind = args.bind
     config.application_path = "quart_app:create_app()"
-    return serve(config)
+    return serve(config, server.metrics_multiprocess_dir)
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:

@@ -35,6 +35,7 @@ __all__ = ["AuthSettings", "ConfigError", "CreditsSettings", "ServerSettings", "
 
 ENV_PREFIX = "STORYWRITER_"
 CONFIG_ENV = "STORYWRITER_CONFIG"
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MIB = 1024 * 1024
 
 
@@ -74,6 +75,10 @@ class ServerSettings(_Section):
     """How long ``/readyz`` reuses a provider probe, so probes never hammer upstreams."""
     metrics_enabled: bool = True
     """Serve Prometheus metrics at ``/metrics`` (see README: several workers)."""
+    metrics_multiprocess_dir: Path | None = None
+    """Where several workers share their metrics: filled from ``PROMETHEUS_MULTIPROC_DIR``,
+    prometheus_client's own switch, which it reads from the environment when imported (so
+    that variable is the one to set; this key may only repeat it)."""
 
 
 class AuthSettings(_Section):
@@ -177,6 +182,7 @@ class Settings(_Section):
             except tomllib.TOMLDecodeError as error:
                 raise ConfigError(f"{path} is not valid TOML: {error}") from None
         _apply_env(data, env)
+        _apply_metrics_dir(data, env.get(METRICS_DIR_ENV) or None)
         try:
             return cls.model_validate(data)
         except ValidationError as error:
@@ -208,6 +214,26 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             if not isinstance(target, dict):
                 raise ConfigError(f"{name} does not name a configuration section")
         target[keys[-1]] = value
+
+
+def _apply_metrics_dir(data: dict[str, Any], shared: str | None) -> None:
+    """Fill ``server.metrics_multiprocess_dir`` from prometheus_client's variable.
+
+    prometheus_client decides at import, from the variable alone, whether values go to
+    files; a directory configured without it would make ``/metrics`` read files nobody
+    writes, so a configured value must name the same directory.
+    """
+    server = data.setdefault("server", {})
+    if not isinstance(server, dict):
+        return  # validation reports the section
+    configured = server.get("metrics_multiprocess_dir")
+    if configured is not None and (shared is None or Path(str(configured)) != Path(shared)):
+        raise ConfigError(
+            f"server.metrics_multiprocess_dir must be set as {METRICS_DIR_ENV} "
+            "(prometheus_client reads that variable itself)"
+        )
+    if shared is not None:
+        server["metrics_multiprocess_dir"] = shared
 
 
 def _describe(error: ValidationError, path: str | None) -> str:

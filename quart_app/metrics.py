@@ -14,7 +14,9 @@ stable SNAKE codes of ``providers.errors``. So the number of series stays bounde
 Several hypercorn workers: each worker is its own process with its own counters, and a
 scrape reaches one of them. Set ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's own switch,
 read when it is imported) to an empty directory before starting hypercorn: every worker then
-writes its values to files there and any worker's ``/metrics`` aggregates all of them. Pool
+writes its values to files there and any worker's ``/metrics`` aggregates all of them. Our
+code learns the directory from the settings (``[server] metrics_multiprocess_dir``, which
+``Settings.load`` fills from that variable). Pool
 gauges are read at scrape time by the worker that answers: exact for one worker or with
 ``[coordination] redis_url`` (shared slots), per worker otherwise.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -38,7 +41,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.multiprocess import mark_process_dead
 
-__all__ = ["CONTENT_TYPE", "MAX_MODELS", "Metrics", "multiprocess_dir"]
+__all__ = ["CONTENT_TYPE", "MAX_MODELS", "Metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_MODELS = 64
@@ -49,11 +52,6 @@ _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"
 
 # ``*_created`` samples would double the series for a timestamp Prometheus does not need.
 disable_created_metrics()  # type: ignore[no-untyped-call]
-
-
-def multiprocess_dir() -> str | None:
-    """The directory prometheus_client shares between worker processes, when set."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class _Forward:
@@ -79,11 +77,18 @@ class _Snapshot:
 class Metrics:
     """Every metric of one worker; created once per app, updated by hooks and observers."""
 
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        """Create the metrics.
+
+        Args:
+            multiprocess_dir: The directory the workers share (``PROMETHEUS_MULTIPROC_DIR``,
+                through the settings); None for one process.
+        """
         self.content_type = CONTENT_TYPE
         """The exposition format's media type, for the scrape response."""
         self.registry = CollectorRegistry()
-        self.multiprocess = multiprocess_dir() is not None
+        self.multiprocess_dir = multiprocess_dir
+        self.multiprocess = multiprocess_dir is not None
         if not self.multiprocess:
             ProcessCollector(registry=self.registry)  # RSS, CPU, open fds of this worker
         r = self.registry
@@ -201,8 +206,8 @@ class Metrics:
             pool_status: ``ProviderPool.status()`` read just now, or None to omit it.
         """
         registry = CollectorRegistry(auto_describe=False)
-        if self.multiprocess:
-            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        if self.multiprocess_dir is not None:
+            MultiProcessCollector(registry, str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
         else:
             registry.register(_Forward(self.registry))
         if pool_status is not None:
@@ -211,8 +216,8 @@ class Metrics:
 
     def close(self) -> None:
         """At worker exit: drop this process's live gauges from the shared directory."""
-        if self.multiprocess:
-            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+        if self.multiprocess_dir is not None:
+            mark_process_dead(os.getpid(), str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
 
 
 def _pool_families(status: Mapping[str, Any]) -> list[Metric]:

@@ -57,7 +57,7 @@ def install_operations(app: Quart, settings: Settings) -> Operations:
     operations = Operations(
         settings=settings,
         lifecycle=Lifecycle(server.shutdown_grace_s),
-        metrics=Metrics() if server.metrics_enabled else None,
+        metrics=Metrics(server.metrics_multiprocess_dir) if server.metrics_enabled else None,
     )
     app.extensions[OPERATIONS_KEY] = operations
     install_access_hooks(

@@ -18,7 +18,8 @@ shared, each worker is a ``spawn`` child running hypercorn's worker function
   a row doubles the wait before the next start (0.5 s, 1 s, 2 s ... capped at 30 s), and
   the log says so, so a worker that cannot start does not burn the CPU in a loop.
 - a dead worker's live gauges (open streams, WebSocket sessions) are removed from
-  ``PROMETHEUS_MULTIPROC_DIR`` (gunicorn's ``child_exit`` hook does this), which a worker
+  ``PROMETHEUS_MULTIPROC_DIR`` (``[server] metrics_multiprocess_dir``; gunicorn's
+  ``child_exit`` hook does this), which a worker
   killed outright cannot do for itself.
 - SIGTERM and SIGINT are what they were: every worker's shutdown event is set, each drains
   (``quart_app.lifecycle``) and the master exits once they all have (0 when all exited 0).
@@ -51,6 +52,7 @@ from multiprocessing.connection import wait
 from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
+from pathlib import Path
 from pickle import PicklingError
 from types import FrameType
 from typing import Any
@@ -66,7 +68,6 @@ from internals import hypercorn_worker_kwargs
 from internals import write_hypercorn_pid_file
 from quart_app.config import ConfigError
 from quart_app.config import Settings
-from quart_app.metrics import multiprocess_dir
 
 __all__ = ["BACKOFF_FIRST_S", "BACKOFF_MAX_S", "STEADY_S", "restart_delay", "serve"]
 
@@ -84,8 +85,13 @@ _HANDLED = (*_STOP_SIGNALS, signal.SIGHUP)
 _WORKER_IGNORES = (signal.SIGINT, signal.SIGHUP)
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, metrics_dir: Path | None = None) -> int:
     """Serve ``config.application_path`` as hypercorn would, replacing workers that die.
+
+    Args:
+        config: Hypercorn's configuration.
+        metrics_dir: The workers' shared metrics directory (``[server]
+            metrics_multiprocess_dir``), where a dead worker's live gauges are removed.
 
     Returns:
         The exit code: 0 after a graceful shutdown in which every worker exited 0.
@@ -95,7 +101,7 @@ def serve(config: Config) -> int:
     worker_func = hypercorn_worker_function(config.worker_class)
     if config.pid_path is not None:
         write_hypercorn_pid_file(config.pid_path)
-    return _Supervisor(config, worker_func).run()
+    return _Supervisor(config, worker_func, metrics_dir).run()
 
 
 def restart_delay(failed_starts: int) -> float:
@@ -130,12 +136,12 @@ class _Slot:
     start_at: float = 0.0
 
 
-def _forget(worker: _Worker) -> None:
+def _forget(worker: _Worker, metrics_dir: Path | None) -> None:
     """Reap an exited worker and drop what it left in the shared metrics directory."""
     worker.process.join()
-    if multiprocess_dir() is not None:
+    if metrics_dir is not None:
         with contextlib.suppress(OSError):
-            mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+            mark_process_dead(worker.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
 
 
 def _describe_exit(code: int) -> str:
@@ -150,8 +156,9 @@ def _describe_exit(code: int) -> str:
 class _Supervisor:
     """The master process: a loop over worker exits, restart deadlines and signals."""
 
-    def __init__(self, config: Config, worker_func: WorkerFunc) -> None:
+    def __init__(self, config: Config, worker_func: WorkerFunc, metrics_dir: Path | None) -> None:
         self._config = config
+        self._metrics_dir = metrics_dir
         self._worker_func = worker_func
         self._ctx: SpawnContext = get_context("spawn")
         self._slots = [_Slot(index) for index in range(1, config.workers + 1)]
@@ -297,7 +304,7 @@ class _Supervisor:
         for slot in self._slots:
             worker = slot.worker
             if worker is not None and worker.process.exitcode is not None:
-                _forget(worker)
+                _forget(worker, self._metrics_dir)
                 slot.worker = None
                 self._exited(slot, worker, now)
         leaving = []
@@ -305,7 +312,7 @@ class _Supervisor:
             if worker.process.exitcode is None:
                 leaving.append(worker)
                 continue
-            _forget(worker)
+            _forget(worker, self._metrics_dir)
             log.info(
                 "worker %d of the previous generation stopped (pid %s, %s)",
                 worker.slot,

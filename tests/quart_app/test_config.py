@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,42 @@ def test_wrong_config_fails_naming_the_key(
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         Settings.load({"STORYWRITER_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_the_shared_metrics_directory_comes_from_prometheus_clients_variable(
+    tmp_path: Path,
+) -> None:
+    shared = str(tmp_path / "metrics")
+    assert Settings.load({}).server.metrics_multiprocess_dir is None
+    loaded = Settings.load({"PROMETHEUS_MULTIPROC_DIR": shared})
+    assert loaded.server.metrics_multiprocess_dir == Path(shared)
+    same = write(tmp_path, f'[server]\nmetrics_multiprocess_dir = "{shared}"\n')
+    assert Settings.load(same | {"PROMETHEUS_MULTIPROC_DIR": shared}).server.port == 5600
+    with pytest.raises(ConfigError, match="PROMETHEUS_MULTIPROC_DIR"):
+        Settings.load(same)  # prometheus_client would keep its values in memory
+
+
+SERVICE_PACKAGES = (
+    "quart_app",
+    "blueprints",
+    "agent",
+    "providers",
+    "credits",
+    "coordination",
+    "gateway",
+    "internals",
+)
+
+
+def test_only_the_configuration_reads_the_environment() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readers = []
+    for package in SERVICE_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(), str(path))
+            for node in ast.walk(tree):
+                name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+                if name in {"environ", "getenv", "putenv", "unsetenv"}:
+                    readers.append(f"{path.relative_to(root)}:{node.lineno}")
+    allowed = {"quart_app/config.py"}
+    assert [r for r in readers if r.split(":")[0] not in allowed] == [], "pass settings in"
