@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,11 +69,23 @@ def mint_token(secret: bytes, user: str, ttl_s: int = 12 * 3600) -> str:
 
 
 class TokenVerifier:
-    """Checks ``Authorization`` headers; built once at startup."""
+    """Checks ``Authorization`` headers; built once at startup.
 
-    def __init__(self, secret: bytes, *, leeway_s: float, development: bool) -> None:
+    ``clock`` is the wall clock ``exp`` is compared with (epoch seconds, so not the
+    monotonic clock); tests pass a fake one to expire cached tokens without waiting.
+    """
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        leeway_s: float,
+        development: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._secret = secret
         self._leeway = leeway_s
+        self._clock = clock
         self.development = development
         self._verified: dict[str, tuple[str, float]] = {}
         """token -> (user, moment it stops being valid: ``exp`` + leeway, or infinity)."""
@@ -95,7 +108,7 @@ class TokenVerifier:
         """
         known = self._verified.get(token)
         if known is not None:
-            if time.time() < known[1]:
+            if self._clock() < known[1]:
                 return known[0]
             self._verified.pop(token, None)
         try:
@@ -121,6 +134,8 @@ class TokenVerifier:
             )
         exp = claims.get("exp")
         valid_until = float(exp) + self._leeway if exp is not None else float("inf")
+        if valid_until <= self._clock():  # PyJWT's own rule, on this verifier's clock
+            raise self._fail("TOKEN_EXPIRED", "the token has expired")
         if len(self._verified) >= _VERIFIED_MAX:
             self._verified.clear()
         self._verified[token] = (user, valid_until)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -15,8 +16,8 @@ from quart_app.errors import APIError
 SECRET = b"test-secret-that-is-long-enough-for-hs256"
 
 
-def _verifier(leeway: float = 0.0) -> TokenVerifier:
-    return TokenVerifier(SECRET, leeway_s=leeway, development=False)
+def _verifier(leeway: float = 0.0, clock: Callable[[], float] = time.time) -> TokenVerifier:
+    return TokenVerifier(SECRET, leeway_s=leeway, development=False, clock=clock)
 
 
 def test_a_verified_token_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,14 +37,19 @@ def test_a_verified_token_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_a_cached_token_still_expires() -> None:
-    verifier = _verifier()
-    now = int(time.time())
-    token = jwt.encode({"sub": "bob", "exp": now + 1}, SECRET, algorithm="HS256")
+    now = [time.time()]
+    verifier = _verifier(leeway=10, clock=lambda: now[0])
+    token = jwt.encode({"sub": "bob", "exp": int(now[0]) + 60}, SECRET, algorithm="HS256")
     assert verifier.user_for_token(token) == "bob"
-    time.sleep(max(now + 1 - time.time(), 0) + 0.1)
+    now[0] = int(now[0]) + 60 + 10 - 0.001  # exp + leeway, just before
+    assert verifier.user_for_token(token) == "bob"
+    now[0] += 0.001
     with pytest.raises(APIError) as failure:
         verifier.user_for_token(token)
     assert failure.value.code == "TOKEN_EXPIRED"
+    with pytest.raises(APIError) as again:  # verified afresh, on the same clock
+        verifier.user_for_token(token)
+    assert again.value.code == "TOKEN_EXPIRED"
 
 
 def test_failures_are_never_cached() -> None:
