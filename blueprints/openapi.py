@@ -200,12 +200,12 @@ ROUTE_DOCS: dict[str, RouteDoc] = {
         auth=True,
     ),
     "probes.get_livez": RouteDoc(
-        "LivenessResponse: 200 while the process serves",
+        "Liveness: 200 while the process serves",
         _OPS_TAGS,
         {200: Reply("Alive", {JSON: LivenessResponse})},
     ),
     "probes.get_readyz": RouteDoc(
-        "ReadinessResponse: providers, ledger and Redis; 503 while draining or when nothing can serve",
+        "Readiness: providers, ledger and Redis; 503 while draining or when nothing can serve",
         _OPS_TAGS,
         {
             200: Reply("Ready", {JSON: ReadinessResponse}),

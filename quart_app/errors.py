@@ -96,8 +96,8 @@ def error_parts(error: BaseException) -> ErrorParts:
 
 def _credits_message(error: InsufficientCredits) -> str:
     return (
-        f"insufficient credits: this request may cost up to {error.needed} credits "
-        f"and {error.available} are available"
+        f"insufficient credits: this request needs at least {error.needed} credits (its prompt "
+        f"and a short answer) and {error.available} are available"
     )
 
 
