@@ -181,8 +181,8 @@ ROUTE_DOCS: dict[str, RouteDoc] = {
         "Whether the scenario agent can answer (the chat panel's switch)",
         ("agent",),
         {
-            200: Reply("healthy", {JSON: AgentHealthResponse}),
-            503: Reply("unhealthy, or draining", {JSON: None}),
+            200: Reply("healthy (state healthy or degraded)", {JSON: AgentHealthResponse}),
+            503: Reply("unhealthy: no provider of the agent's model answers", {JSON: None}),
         },
     ),
     "agent_sse.post_scenario_stream": RouteDoc(
@@ -191,13 +191,27 @@ ROUTE_DOCS: dict[str, RouteDoc] = {
         {
             200: Reply(
                 "Server-sent events: `status`, `chat`, `tool_call` frames, then "
-                "`status: completed` (or `status: error`).",
+                "`status: completed` (or `status: error`). A refusal before the turn starts "
+                "(auth, validation, rate limit, credits, busy, no model, unavailable) is sent "
+                "here too, as a `chat` frame with the message and a `status` frame with "
+                "`metadata.status: error`, `metadata.code` and `metadata.retry_after`; the "
+                "error statuses below are answered only with `?errors=status`.",
                 {SSE: None},
             ),
             **_STREAM_ERRORS,
         },
         body=TurnMessage,
         auth=True,
+        query=(
+            {
+                "name": "errors",
+                "in": "query",
+                "required": False,
+                "description": "`status`: answer refusals with their HTTP status and JSON "
+                "error body instead of in band.",
+                "schema": {"type": "string", "enum": ["status"]},
+            },
+        ),
     ),
     "probes.get_livez": RouteDoc(
         "Liveness: 200 while the process serves",
