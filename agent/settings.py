@@ -37,8 +37,10 @@ class AgentSettings(BaseModel):
     """Longest writer message accepted."""
     max_scenario_chars: int = Field(default=4_000, ge=500)
     """Budget of scenario JSON shown to the model (photos never are); raise for big models."""
-    reservation_calls: int = Field(default=4, ge=1, le=20)
-    """Credits reserved for a turn: this many calls of prompt + ``max_tokens``."""
+    reservation_calls: int = Field(default=3, ge=1, le=20)
+    """The calls a turn's credit hold plans for, each its prompt + ``max_tokens``: the
+    classification, one operation and the follow-ups. A turn that needs more calls gets
+    them while the hold lasts (each call is capped to what is left; never beyond it)."""
     ws_auth_timeout_s: float = Field(default=10.0, gt=0)
     """A WebSocket without a token in its URL must send ``auth`` within this time."""
     ws_ping_interval_s: float = Field(default=20.0, gt=0)

@@ -4,7 +4,7 @@ Why a small generator rather than quart-schema: the hot-path handlers validate w
 ``ChatRequest.model_validate_json`` themselves (one pass over the bytes, the contract's
 error body), and quart-schema's docs pages load their UI from a CDN, which an offline
 deployment cannot reach. So routes are walked from ``app.url_map`` and each endpoint is
-described in ``OPERATIONS`` with the very pydantic models its handler validates with
+described in ``ROUTE_DOCS`` with the very pydantic models its handler validates with
 (``blueprints.schemas``, ``gateway.sessions``) and returns (``blueprints.responses``).
 A route missing from the table still appears (``x-undocumented``), and the test suite
 fails on it, so new routes get described. WebSocket routes cannot be described in OpenAPI
@@ -25,18 +25,18 @@ from pydantic.json_schema import JsonSchemaMode
 from pydantic.json_schema import models_json_schema
 from quart import Quart
 
-from blueprints.responses import AgentHealth
+from blueprints.responses import AgentHealthResponse
 from blueprints.responses import ChatCompletion
 from blueprints.responses import CreditsResponse
-from blueprints.responses import Liveness
+from blueprints.responses import LivenessResponse
 from blueprints.responses import ModelsResponse
-from blueprints.responses import Readiness
+from blueprints.responses import ReadinessResponse
 from blueprints.responses import StatusResponse
 from blueprints.schemas import ChatRequest
 from blueprints.schemas import ErrorBody
 from gateway.sessions import TurnMessage
 
-__all__ = ["OPERATIONS", "Operation", "Reply", "build_openapi", "undocumented_endpoints"]
+__all__ = ["ROUTE_DOCS", "Reply", "RouteDoc", "build_openapi", "undocumented_endpoints"]
 
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 SSE = "text/event-stream"
@@ -53,7 +53,7 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class Operation:
+class RouteDoc:
     """What one endpoint accepts and answers."""
 
     summary: str
@@ -111,13 +111,13 @@ _SSE_EVENT: dict[str, Any] = {
 _CHAT_TAGS = ("completions",)
 _OPS_TAGS = ("operations",)
 
-OPERATIONS: dict[str, Operation] = {
-    "proxy.get_status": Operation(
+ROUTE_DOCS: dict[str, RouteDoc] = {
+    "proxy.get_status": RouteDoc(
         "Busy flag and provider slots",
         ("proxy",),
         {200: Reply("Slots per provider", {JSON: StatusResponse}), 503: _DRAINING},
     ),
-    "proxy.get_models": Operation(
+    "proxy.get_models": RouteDoc(
         "Models the caller can use",
         ("proxy",),
         {
@@ -133,7 +133,7 @@ OPERATIONS: dict[str, Operation] = {
         auth=True,
         byok=True,
     ),
-    "proxy.post_frontend_chat": Operation(
+    "proxy.post_frontend_chat": RouteDoc(
         "Streamed chat completion (the AI buttons' fast path)",
         _CHAT_TAGS,
         {200: _SSE_REPLY, **_STREAM_ERRORS},
@@ -141,7 +141,7 @@ OPERATIONS: dict[str, Operation] = {
         auth=True,
         byok=True,
     ),
-    "proxy.post_chat": Operation(
+    "proxy.post_chat": RouteDoc(
         "Chat completion: streamed, or JSON with stream=false and Accept: application/json",
         _CHAT_TAGS,
         {
@@ -156,7 +156,7 @@ OPERATIONS: dict[str, Operation] = {
         auth=True,
         byok=True,
     ),
-    "credits.get_my_credits": Operation(
+    "credits.get_my_credits": RouteDoc(
         "The caller's balance and recent usage",
         ("credits",),
         {
@@ -177,50 +177,64 @@ OPERATIONS: dict[str, Operation] = {
             },
         ),
     ),
-    "agent_sse.get_agent_health": Operation(
+    "agent_sse.get_agent_health": RouteDoc(
         "Whether the scenario agent can answer (the chat panel's switch)",
         ("agent",),
         {
-            200: Reply("healthy", {JSON: AgentHealth}),
-            503: Reply("unhealthy, or draining", {JSON: None}),
+            200: Reply("healthy (state healthy or degraded)", {JSON: AgentHealthResponse}),
+            503: Reply("unhealthy: no provider of the agent's model answers", {JSON: None}),
         },
     ),
-    "agent_sse.post_scenario_stream": Operation(
+    "agent_sse.post_scenario_stream": RouteDoc(
         "One scenario-agent turn, streamed (contract 8)",
         ("agent",),
         {
             200: Reply(
                 "Server-sent events: `status`, `chat`, `tool_call` frames, then "
-                "`status: completed` (or `status: error`).",
+                "`status: completed` (or `status: error`). A refusal before the turn starts "
+                "(auth, validation, rate limit, credits, busy, no model, unavailable) is sent "
+                "here too, as a `chat` frame with the message and a `status` frame with "
+                "`metadata.status: error`, `metadata.code` and `metadata.retry_after`; the "
+                "error statuses below are answered only with `?errors=status`.",
                 {SSE: None},
             ),
             **_STREAM_ERRORS,
         },
         body=TurnMessage,
         auth=True,
+        query=(
+            {
+                "name": "errors",
+                "in": "query",
+                "required": False,
+                "description": "`status`: answer refusals with their HTTP status and JSON "
+                "error body instead of in band.",
+                "schema": {"type": "string", "enum": ["status"]},
+            },
+        ),
     ),
-    "probes.get_livez": Operation(
+    "probes.get_livez": RouteDoc(
         "Liveness: 200 while the process serves",
         _OPS_TAGS,
-        {200: Reply("Alive", {JSON: Liveness})},
+        {200: Reply("Alive", {JSON: LivenessResponse})},
     ),
-    "probes.get_readyz": Operation(
+    "probes.get_readyz": RouteDoc(
         "Readiness: providers, ledger and Redis; 503 while draining or when nothing can serve",
         _OPS_TAGS,
         {
-            200: Reply("Ready", {JSON: Readiness}),
-            503: Reply("Not ready or draining", {JSON: Readiness}),
+            200: Reply("Ready", {JSON: ReadinessResponse}),
+            503: Reply("Not ready or draining", {JSON: ReadinessResponse}),
         },
     ),
-    "probes.get_metrics": Operation(
+    "probes.get_metrics": RouteDoc(
         "Prometheus metrics (text exposition format)",
         _OPS_TAGS,
         {200: Reply("Metrics", {"text/plain": None}), 404: _error("metrics are disabled")},
     ),
-    "docs.get_openapi": Operation(
+    "docs.get_openapi": RouteDoc(
         "This document", ("docs",), {200: Reply("OpenAPI 3.1", {JSON: None}), 503: _DRAINING}
     ),
-    "docs.get_docs": Operation(
+    "docs.get_docs": RouteDoc(
         "A readable page of this document", ("docs",), {200: Reply("HTML", {"text/html": None})}
     ),
 }
@@ -253,17 +267,17 @@ _BYOK_HEADERS: tuple[dict[str, Any], ...] = (
 
 
 def undocumented_endpoints(app: Quart) -> list[str]:
-    """HTTP endpoints of ``app`` that ``OPERATIONS`` does not describe."""
+    """HTTP endpoints of ``app`` that ``ROUTE_DOCS`` does not describe."""
     return sorted(
         {
             rule.endpoint
             for rule in app.url_map.iter_rules()
-            if not rule.websocket and rule.endpoint not in OPERATIONS
+            if not rule.websocket and rule.endpoint not in ROUTE_DOCS
         }
     )
 
 
-def _models(operations: Iterable[Operation]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+def _models(operations: Iterable[RouteDoc]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     seen: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
     for op in operations:
         if op.body is not None:
@@ -298,7 +312,7 @@ def _reply(reply: Reply, refs: Mapping[tuple[Any, JsonSchemaMode], Any]) -> Any:
 def build_openapi(app: Quart, *, title: str = "StoryWriter LLM backend") -> dict[str, Any]:
     """The OpenAPI 3.1 document of every HTTP route of ``app``."""
     rules = sorted(app.url_map.iter_rules(), key=lambda r: r.rule)
-    operations = [OPERATIONS[r.endpoint] for r in rules if r.endpoint in OPERATIONS]
+    operations = [ROUTE_DOCS[r.endpoint] for r in rules if r.endpoint in ROUTE_DOCS]
     refs, defs = models_json_schema(
         _models(operations), ref_template="#/components/schemas/{model}"
     )
@@ -309,7 +323,7 @@ def build_openapi(app: Quart, *, title: str = "StoryWriter LLM backend") -> dict
             websockets.append(rule.rule)
             continue
         path = _PARAM.sub(r"{\1}", rule.rule)
-        op = OPERATIONS.get(rule.endpoint)
+        op = ROUTE_DOCS.get(rule.endpoint)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             item: dict[str, Any] = {"operationId": rule.endpoint.replace(".", "_")}
             if op is None:
@@ -347,7 +361,7 @@ def build_openapi(app: Quart, *, title: str = "StoryWriter LLM backend") -> dict
 
 
 def _operation(
-    op: Operation,
+    op: RouteDoc,
     app: Quart,
     endpoint: str,
     refs: Mapping[tuple[Any, JsonSchemaMode], Any],

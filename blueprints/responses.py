@@ -15,15 +15,15 @@ from pydantic import BaseModel
 from pydantic import ConfigDict
 
 __all__ = [
-    "AgentHealth",
+    "AgentHealthResponse",
     "ChatCompletion",
     "CreditsResponse",
-    "Liveness",
+    "LivenessResponse",
     "ModelEntry",
     "ModelsResponse",
     "ProviderStatus",
-    "Readiness",
     "ReadinessCheck",
+    "ReadinessResponse",
     "StatusResponse",
     "UsageEntry",
 ]
@@ -100,7 +100,7 @@ class ChatCompletion(_Open):
     cost: dict[str, Any]
 
 
-class Liveness(BaseModel):
+class LivenessResponse(BaseModel):
     """``GET /livez``: the process serves."""
 
     status: Literal["alive"]
@@ -122,14 +122,19 @@ class ReadinessChecks(BaseModel):
     redis: ReadinessCheck | None
 
 
-class Readiness(BaseModel):
+class ReadinessResponse(BaseModel):
     """``GET /readyz``: 200 when ready, 503 with the same body otherwise."""
 
     status: Literal["ready", "not_ready", "draining"]
     checks: ReadinessChecks
 
 
-class AgentHealth(_Open):
+class AgentHealthResponse(_Open):
     """``GET /api/streaming_agent/scenario/stream/health`` (the frontend wants ``healthy``)."""
 
     status: Literal["healthy", "unhealthy"]
+    """What the chat panel reads: ``healthy`` whenever a turn can run now."""
+    state: Literal["healthy", "degraded", "unhealthy"]
+    """``degraded``: some providers of the agent's model are down (turns use the others)."""
+    providers: dict[str, ReadinessCheck]
+    """Each provider of the agent's model, as ``/readyz`` reports it (cached probes)."""

@@ -29,16 +29,22 @@ class LedgerBilling:
         self._welcome = welcome_credits
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def reserve(self, user_id: str, request_id: str, amount: int) -> None:
-        """Hold ``amount``; a user seen for the first time gets the welcome credits."""
+    async def reserve(
+        self, user_id: str, request_id: str, amount: int, minimum: int | None = None
+    ) -> int:
+        """Hold up to ``amount`` (at least ``minimum``); returns what was held.
+
+        A user seen for the first time gets the welcome credits first.
+        """
         try:
-            await self.ledger.reserve(user_id, amount, request_id)
+            held = await self.ledger.reserve(user_id, amount, request_id, minimum=minimum)
         except InsufficientCredits:
             if not self._welcome:
                 raise
             # Whichever concurrent first request wins the welcome grant, all of them retry.
             await self.ledger.open_account(user_id, self._welcome)
-            await self.ledger.reserve(user_id, amount, request_id)
+            held = await self.ledger.reserve(user_id, amount, request_id, minimum=minimum)
+        return held.amount
 
     def settle(self, record: UsageRecord) -> None:
         """Charge ``record.credits`` (every ending), in a task the request cannot cancel."""

@@ -27,13 +27,27 @@ __all__ = ["close_pending_hold", "ensure_balance_row", "settle_hold", "take_hold
 
 
 async def take_hold(
-    tx: Transaction, user_id: str, amount: int, request_id: str, now: float, expires_at: float
-) -> None:
-    """Move ``amount`` from available to reserved and record the reservation.
+    tx: Transaction,
+    user_id: str,
+    amount: int,
+    request_id: str,
+    now: float,
+    expires_at: float,
+    *,
+    minimum: int | None = None,
+) -> int:
+    """Move up to ``amount`` from available to reserved and record the reservation.
+
+    With ``minimum``, a balance that cannot cover ``amount`` but covers ``minimum`` holds
+    everything available instead (the caller then caps the request to what that pays for);
+    without it, the hold is all or nothing.
+
+    Returns:
+        The credits held.
 
     Raises:
         DuplicateRequest: ``request_id`` exists already.
-        InsufficientCredits: ``balance - reserved < amount``.
+        InsufficientCredits: ``balance - reserved`` is below ``minimum`` (or ``amount``).
     """
     inserted = await tx.fetchrow(
         "INSERT INTO reservations (request_id, user_id, amount, status, created_at, expires_at)"
@@ -47,24 +61,29 @@ async def take_hold(
     )
     if inserted is None:
         raise DuplicateRequest(request_id)
-    # Check and hold in one statement: on PostgreSQL a concurrent reserve waits for the row
-    # lock, then re-evaluates the WHERE against the row as the first one left it.
-    held = await tx.fetchrow(
-        "UPDATE balances SET reserved = reserved + $2, updated_at = $3"
-        " WHERE user_id = $1 AND balance - reserved >= $2 RETURNING balance",
-        user_id,
-        amount,
-        now,
+    await ensure_balance_row(tx, user_id, now)
+    # The balance row is locked (FOR UPDATE; SQLite's BEGIN IMMEDIATE excludes every other
+    # writer) from this read to the update, so concurrent holds never overdraw it.
+    row = await tx.fetchrow(
+        f"SELECT balance - reserved FROM balances WHERE user_id = $1{tx.for_update}", user_id
     )
-    if held is not None:
-        return
-    if amount == 0:  # a free request by a user without a balance row yet
-        await ensure_balance_row(tx, user_id, now)
-        return
-    current = await tx.fetchrow(
-        "SELECT balance - reserved FROM balances WHERE user_id = $1", user_id
-    )
-    raise InsufficientCredits(0 if current is None else max(0, int(current[0])), amount)
+    available = 0 if row is None else max(0, int(row[0]))
+    needed = amount if minimum is None else min(minimum, amount)
+    if available < needed:
+        raise InsufficientCredits(available, needed)
+    held = min(amount, available)
+    if held != amount:
+        await tx.execute(
+            "UPDATE reservations SET amount = $2 WHERE request_id = $1", request_id, held
+        )
+    if held:
+        await tx.execute(
+            "UPDATE balances SET reserved = reserved + $2, updated_at = $3 WHERE user_id = $1",
+            user_id,
+            held,
+            now,
+        )
+    return held
 
 
 async def settle_hold(

@@ -102,35 +102,47 @@ class Ledger:
         await self.close()
 
     async def reserve(
-        self, user_id: str, amount: int, request_id: str, *, ttl_s: float | None = None
+        self,
+        user_id: str,
+        amount: int,
+        request_id: str,
+        *,
+        ttl_s: float | None = None,
+        minimum: int | None = None,
     ) -> Reservation:
-        """Hold ``amount`` credits for a request, or refuse if the user cannot cover it.
+        """Hold ``amount`` credits for a request, or as many as the user has above ``minimum``.
 
         If the caller is cancelled during this call the hold may or may not exist; calling
         `release` then is safe either way, and `reconcile_expired` catches it otherwise.
 
         Args:
             user_id: The member paying.
-            amount: The estimate (see `credits.pricing.estimate_reservation`).
+            amount: The most the request may cost (``gateway.holds`` sizes it).
             request_id: Unique per request; `settle` finds the hold by it.
             ttl_s: This hold's lifetime, for a request known to run longer than usual.
+            minimum: The least hold worth having (the prompt and a short answer): with it,
+                a balance between ``minimum`` and ``amount`` is held whole and the caller
+                caps the request to it; without it the hold is all or nothing.
 
         Returns:
-            The reservation.
+            The reservation; its ``amount`` is what was held.
 
         Raises:
-            InsufficientCredits: ``balance - reserved < amount``; nothing was held.
+            InsufficientCredits: the available balance is below ``minimum`` (or ``amount``);
+                nothing was held.
             DuplicateRequest: ``request_id`` was reserved before; nothing was held.
         """
         _require_ids(user_id, request_id)
         ttl = self._ttl if ttl_s is None else ttl_s
-        if amount < 0 or ttl <= 0:
-            raise ValueError("amount must be >= 0 and the hold's lifetime > 0")
+        if amount < 0 or ttl <= 0 or (minimum is not None and minimum < 0):
+            raise ValueError("amounts must be >= 0 and the hold's lifetime > 0")
         now = self._clock()
         expires_at = now + ttl
         async with self._db.transaction() as tx:
-            await take_hold(tx, user_id, amount, request_id, now, expires_at)
-        return Reservation(request_id, user_id, amount, from_timestamp(expires_at))
+            held = await take_hold(
+                tx, user_id, amount, request_id, now, expires_at, minimum=minimum
+            )
+        return Reservation(request_id, user_id, held, from_timestamp(expires_at))
 
     async def settle(self, request_id: str, actual_credits: int, usage: UsageRecord) -> int:
         """Charge what a request really used, release the rest of its hold, log its usage.

@@ -16,7 +16,7 @@ from decimal import Decimal
 from credits.models import UsageRecord
 from credits.models import UsageStatus
 
-__all__ = ["credits_for", "estimate_reservation", "price"]
+__all__ = ["credits_for", "estimate_reservation", "price", "tokens_for"]
 
 
 def _as_decimal(multiplier: float | int | Decimal) -> Decimal:
@@ -47,6 +47,17 @@ def credits_for(
     if prompt_tokens < 0 or completion_tokens < 0:
         raise ValueError("token counts must be >= 0")
     return math.ceil((prompt_tokens + completion_tokens) * _as_decimal(multiplier))
+
+
+def tokens_for(credits: int, multiplier: float | int | Decimal) -> int | None:
+    """The most tokens ``credits`` pay for at ``multiplier`` (None: free, no limit).
+
+    The inverse of `credits_for`: ``credits_for(tokens_for(c, m), 0, m) <= c``.
+    """
+    value = _as_decimal(multiplier)
+    if value == 0:
+        return None
+    return max(0, math.floor(Decimal(credits) / value))
 
 
 def estimate_reservation(

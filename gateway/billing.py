@@ -18,8 +18,14 @@ __all__ = ["Billing", "NoBilling"]
 class Billing(Protocol):
     """Reserve credits before a call, settle them after it."""
 
-    async def reserve(self, user_id: str, request_id: str, amount: int) -> None:
-        """Hold ``amount`` credits or raise an error that maps to 402."""
+    async def reserve(
+        self, user_id: str, request_id: str, amount: int, minimum: int | None = None
+    ) -> int:
+        """Hold up to ``amount`` credits (at least ``minimum``) and return what was held.
+
+        Raises:
+            InsufficientCredits: the balance cannot cover ``minimum`` (402).
+        """
         ...
 
     def settle(self, record: UsageRecord) -> None:
@@ -38,8 +44,10 @@ class Billing(Protocol):
 class NoBilling:
     """Credits switched off: nothing is reserved or charged."""
 
-    async def reserve(self, user_id: str, request_id: str, amount: int) -> None:  # noqa: D102
-        return None
+    async def reserve(  # noqa: D102
+        self, user_id: str, request_id: str, amount: int, minimum: int | None = None
+    ) -> int:
+        return amount
 
     def settle(self, record: UsageRecord) -> None:  # noqa: D102
         return None

@@ -21,7 +21,8 @@ from typing import Any
 from credits.models import CallUsage
 from credits.models import UsageRecord
 from credits.models import UsageStatus
-from gateway.holds import hold_for
+from gateway.holds import CapReason
+from gateway.holds import plan_hold
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
 from providers.calls import OpenedStream
@@ -55,11 +56,11 @@ class ChatCall:
     reasoning: ReasoningMode
     keep_alive: str | int | None = None
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self, max_tokens: int) -> dict[str, Any]:
         """The fields sent upstream (``providers.calls.request_body`` adds the rest)."""
         payload: dict[str, Any] = {
             "messages": self.messages,
-            "max_tokens": self.max_tokens,
+            "max_tokens": max_tokens,
             **self.params,
         }
         if self.keep_alive is not None:
@@ -76,13 +77,40 @@ class ProxyStream:
     model: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """A call routed and paid for: where it goes and the ``max_tokens`` it is sent."""
+
+    route: Route
+    prompt_estimate: int
+    max_tokens: int
+    capped_by: CapReason | None
+
+    def capped(self, finish_reason: object) -> dict[str, Any]:
+        """What the final chunk and the JSON answer say when the cap ended the answer."""
+        if self.capped_by is None or finish_reason != "length":
+            return {}
+        return {"capped_by": self.capped_by, "max_tokens": self.max_tokens}
+
+
 class Gateway:
     """Proxied completions over the pool (members pay) or a BYOK upstream (free)."""
 
-    def __init__(self, calls: ModelCalls, settlements: Settlements) -> None:
+    def __init__(
+        self, calls: ModelCalls, settlements: Settlements, *, min_completion_tokens: int = 256
+    ) -> None:
+        """Build the proxy.
+
+        Args:
+            calls: The one path of every model call.
+            settlements: Holds before and settles after every call.
+            min_completion_tokens: The shortest answer worth holding credits for: a member
+                whose balance cannot pay for the prompt plus this many tokens gets 402.
+        """
         self.calls = calls
         self.pool = calls.pool
         self.settlements = settlements
+        self.min_completion_tokens = min_completion_tokens
 
     @property
     def open_streams(self) -> int:
@@ -102,14 +130,23 @@ class Gateway:
         """Wait for settlements still counting tokens, then the billing (at shutdown)."""
         await self.settlements.drain()
 
-    async def _start(self, call: ChatCall, byok: Upstream | None) -> tuple[Route, int]:
-        """Route and hold credits; returns the route and the prompt's estimate."""
+    async def _start(self, call: ChatCall, byok: Upstream | None) -> _Start:
+        """Route and hold credits; the upstream is sent what the hold pays for."""
         route = await self.calls.route(call.model, call.user_id, byok)
-        prompt_estimate = estimate_prompt_tokens(call.messages)
+        plan = plan_hold(
+            estimate_prompt_tokens(call.messages),
+            call.max_tokens,
+            route.multiplier,
+            min_completion=self.min_completion_tokens,
+            output_limit=route.output_limit,
+        )
+        completion = plan.wanted
         if byok is None:
-            amount = hold_for(prompt_estimate, call.max_tokens, route.multiplier)
-            await self.settlements.reserve(call.user_id, call.request_id, amount)
-        return route, prompt_estimate
+            held = await self.settlements.reserve(
+                call.user_id, call.request_id, plan.maximum, plan.minimum
+            )
+            completion = plan.completion_for(held)
+        return _Start(route, plan.prompt_tokens, completion, plan.cap_reason(completion))
 
     def _refused(self, call: ChatCall, route: Route) -> None:
         """Settle a call that reached no model: nothing charged, the hold released, logged."""
@@ -128,18 +165,23 @@ class Gateway:
     async def open_stream(self, call: ChatCall, byok: Upstream | None = None) -> ProxyStream:
         """Route, hold and open the upstream stream; errors here are real HTTP statuses."""
         started = time.monotonic()
-        route, prompt_estimate = await self._start(call, byok)
+        start = await self._start(call, byok)
+        route = start.route
         try:
             opened = await self.calls.open_stream(
-                route, call.payload(), call.request_id, started=started
+                route, call.payload(start.max_tokens), call.request_id, started=started
             )
         except BaseException:
             self._refused(call, route)
             raise
         source = UsageSource(
-            opened.upstream.name, route.model, call.messages, prompt_estimate, call.max_tokens
+            opened.upstream.name,
+            route.model,
+            call.messages,
+            start.prompt_estimate,
+            start.max_tokens,
         )
-        body = self._relay(call, opened, source, started, byok is not None)
+        body = self._relay(call, opened, source, start, started, byok is not None)
         return ProxyStream(body=body, provider=opened.upstream.name, model=route.model)
 
     async def _relay(
@@ -147,6 +189,7 @@ class Gateway:
         call: ChatCall,
         opened: OpenedStream,
         source: UsageSource,
+        start: _Start,
         started: float,
         byok: bool,
     ) -> AsyncIterator[bytes]:
@@ -179,7 +222,9 @@ class Gateway:
                 )
                 cost = _cost(self.settlements.price(record), opened.upstream, byok)
                 ending = UsageStatus.COMPLETED
-                yield out + tail + relay.trailer(usage, cost)
+                yield (
+                    out + tail + relay.trailer(usage, {**cost, **start.capped(relay.finish_reason)})
+                )
             except ShuttingDown as stopped:
                 ending = UsageStatus.CANCELLED  # bill what was generated, as for a cancel
                 yield error_frame(stopped.message, "shutting_down")
@@ -257,17 +302,18 @@ class Gateway:
     async def complete(self, call: ChatCall, byok: Upstream | None = None) -> dict[str, Any]:
         """A non-streamed completion as one ``chat.completion`` object with usage and cost."""
         started = time.monotonic()
-        route, prompt_estimate = await self._start(call, byok)
+        start = await self._start(call, byok)
+        route = start.route
         try:
             upstream, answer = await self.calls.complete(
-                route, call.payload(), call.request_id, started=started
+                route, call.payload(start.max_tokens), call.request_id, started=started
             )
         except BaseException:
             self._refused(call, route)
             raise
         content = _rewrite_message(answer, call.reasoning)
         source = UsageSource(
-            upstream.name, route.model, call.messages, prompt_estimate, call.max_tokens
+            upstream.name, route.model, call.messages, start.prompt_estimate, start.max_tokens
         )
         report = answer.get("usage")
         byok_call = byok is not None
@@ -299,7 +345,13 @@ class Gateway:
             "total_tokens": usage.total_tokens,
         }
         answer.update(_cost(self.settlements.price(record), upstream, byok_call))
+        answer.update(start.capped(_finish_reason(answer)))
         return answer
+
+
+def _finish_reason(answer: dict[str, Any]) -> object:
+    choices = answer.get("choices") or []
+    return choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None
 
 
 def _rewrite_message(answer: dict[str, Any], reasoning: ReasoningMode) -> str:

@@ -58,10 +58,20 @@ class Settlements:
         """Whether members pay for their calls."""
         return self._charges
 
-    async def reserve(self, user_id: str, request_id: str, amount: int) -> None:
-        """Hold ``amount`` credits for a member's request (402 when the balance cannot)."""
-        if self._charges:
-            await self.billing.reserve(user_id, request_id, amount)
+    async def reserve(
+        self, user_id: str, request_id: str, amount: int, minimum: int | None = None
+    ) -> int:
+        """Hold up to ``amount`` credits for a member's request, at least ``minimum``.
+
+        Returns:
+            What was held (``amount`` when members do not pay).
+
+        Raises:
+            InsufficientCredits: the balance cannot cover ``minimum`` (402).
+        """
+        if not self._charges:
+            return amount
+        return await self.billing.reserve(user_id, request_id, amount, minimum)
 
     def price(self, record: UsageRecord) -> UsageRecord:
         """``record`` priced by the one rule (all zeros when members do not pay)."""

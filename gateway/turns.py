@@ -20,8 +20,6 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 from typing import Any
 
-import orjson
-
 from agent.events import AgentEvent
 from agent.events import StatusEvent
 from agent.settings import AgentSettings
@@ -30,7 +28,8 @@ from credits.models import CallUsage
 from credits.models import UsageRecord
 from credits.models import UsageStatus
 from gateway.agent_runtime import AgentLoader
-from gateway.holds import hold_for
+from gateway.holds import HoldPlan
+from gateway.holds import plan_hold
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
 from providers.tokens import estimate_prompt_tokens
@@ -42,8 +41,8 @@ if TYPE_CHECKING:  # the agent stack is imported on first use (gateway.agent_run
 
 __all__ = ["AgentTurns", "MessageTooLong"]
 
-#: Tokens of the agent's own instructions around the writer's message, for the estimate.
-_PROMPT_OVERHEAD_TOKENS = 600
+#: Tokens of the agent's own instructions (and few-shot examples) in each call's prompt.
+_STEP_OVERHEAD_TOKENS = 600
 
 
 class MessageTooLong(ValueError):
@@ -71,10 +70,13 @@ class AgentTurns:
         settlements: Settlements,
         settings: AgentSettings,
         loader: AgentLoader | None = None,
+        *,
+        min_completion_tokens: int = 256,
     ) -> None:
         self.calls = calls
         self.settlements = settlements
         self.settings = settings
+        self.min_completion_tokens = min_completion_tokens
         self.loader = loader or AgentLoader()
         self.count = 0
         """Turns being streamed by this worker right now."""
@@ -116,16 +118,11 @@ class AgentTurns:
             temperature=config.temperature,
         )
         route = await self.calls.route(config.model, user_id, byok)
-        if byok is None:
-            shown = min(len(orjson.dumps(scenario or {})), config.max_scenario_chars)
-            prompt = (
-                estimate_prompt_tokens([{"role": "user", "content": message}])
-                + shown // 3
-                + _PROMPT_OVERHEAD_TOKENS
+        if byok is None and self.settlements.charges:
+            plan = self._plan(message, scenario or {}, route.multiplier)
+            usage.held = await self.settlements.reserve(
+                user_id, request_id, plan.maximum, plan.minimum
             )
-            completion = config.max_tokens * config.reservation_calls
-            amount = hold_for(prompt * config.reservation_calls, completion, route.multiplier)
-            await self.settlements.reserve(user_id, request_id, amount)
         started = time.monotonic()
         try:
             await models.prepare(config.model)
@@ -143,6 +140,37 @@ class AgentTurns:
             graph, message=message, scenario=scenario, history=history, context=context
         )
         return self._relay(events, models, request_id, user_id, usage, byok, started)
+
+    def _plan(self, message: str, scenario: Mapping[str, Any], multiplier: float) -> HoldPlan:
+        """The turn's hold, from the calls it plans and what each shows the model.
+
+        The plan (``[agent] reservation_calls``, 3 by default): the classification, one
+        operation and the follow-ups, each up to ``max_tokens``. The classification and the
+        follow-ups are shown the scenario's index; an operation is shown the scenario
+        itself (what ``[agent] max_scenario_chars`` lets through). More operations get their
+        calls while the hold lasts (``TurnUsage`` caps each call to what is left). The least
+        useful turn - the classification and one short answer - is the 402 threshold.
+        """
+        from agent.views import scenario_index  # the agent stack is loaded by now
+        from agent.views import scenario_json
+
+        config = self.settings
+
+        def tokens(text: str) -> int:
+            return estimate_prompt_tokens([{"role": "user", "content": text}])
+
+        asked = tokens(message)
+        light = _STEP_OVERHEAD_TOKENS + asked + tokens(scenario_index(scenario))
+        heavy = light + tokens(scenario_json(scenario, config.max_scenario_chars))
+        calls = config.reservation_calls
+        prompts = [light, heavy, *[heavy] * (calls - 3), light][:calls]
+        return plan_hold(
+            sum(prompts),
+            config.max_tokens * calls,
+            multiplier,
+            min_completion=min(self.min_completion_tokens, config.max_tokens),
+            min_prompt_tokens=sum(prompts[:2]),
+        )
 
     async def _relay(
         self,

@@ -64,6 +64,20 @@ class Route:
             return 0.0
         return max(m.upstream.settings.multiplier for m in self.candidates)
 
+    @property
+    def output_limit(self) -> int | None:
+        """The smallest known completion limit of the model here.
+
+        Any upstream that may serve the call would refuse more ``max_tokens`` than its own.
+        """
+        if self.byok is not None:
+            upstreams = [self.byok]
+        else:
+            upstreams = [m.upstream for m in self.candidates or []]
+        limits = [u.settings.output_limit(self.model) for u in upstreams]
+        known = [limit for limit in limits if limit is not None]
+        return min(known) if known else None
+
 
 def request_body(payload: Mapping[str, Any], upstream: Upstream, model: str, stream: bool) -> bytes:
     """The JSON body sent to ``upstream``: the call's fields plus what that upstream needs.

@@ -31,9 +31,12 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from credits.models import CallUsage
+from credits.pricing import credits_for
+from credits.pricing import tokens_for
 from providers.calls import ModelCalls
 from providers.calls import OpenedStream
 from providers.calls import Route
+from providers.errors import BudgetExhausted
 from providers.errors import ProviderError
 from providers.errors import ShuttingDown
 from providers.errors import UpstreamProtocolError
@@ -45,16 +48,22 @@ from providers.usage import UsageSource
 
 __all__ = ["PoolChatModels", "PoolTransport", "TurnUsage"]
 
+#: The shortest answer worth sending a call for when a turn's hold runs low.
+_MIN_CALL_TOKENS = 16
 #: ChatOpenAI needs a base URL; requests never leave through it (the transport routes them).
 _POOL_URL = "http://model-pool.invalid/v1"
 
 
 @dataclass(eq=False)
 class TurnUsage:
-    """The tokens of every call of one agent turn, in order."""
+    """The tokens of every call of one agent turn, in order, and the turn's credit budget."""
 
     calls: list[CallUsage] = field(default_factory=list)
+    held: int | None = None
+    """Credits the turn holds; None when it pays nothing (BYOK, credits off)."""
     _counting: set[asyncio.Task[None]] = field(default_factory=set)
+    _pending_credits: int = 0
+    """The most the calls still being counted may cost."""
 
     def record(self, upstream: Upstream, model: str, usage: Usage) -> None:
         """Add one call's usage."""
@@ -76,13 +85,47 @@ class TurnUsage:
         if usage is not None:
             self.record(upstream, source.model, usage)
             return
+        worst = credits_for(
+            source.prompt_estimate, source.max_tokens or 0, upstream.settings.multiplier
+        )
+        self._pending_credits += worst
 
         async def count() -> None:
-            self.record(upstream, source.model, await source.counted(report, text))
+            try:
+                self.record(upstream, source.model, await source.counted(report, text))
+            finally:
+                self._pending_credits -= worst
 
         task = asyncio.get_running_loop().create_task(count())
         self._counting.add(task)
         task.add_done_callback(self._counting.discard)
+
+    def spent(self) -> int:
+        """Credits the calls so far cost (the most, for calls still being counted)."""
+        known = sum(
+            credits_for(c.prompt_tokens, c.completion_tokens, c.multiplier) for c in self.calls
+        )
+        return known + self._pending_credits
+
+    def completion_cap(self, prompt_estimate: int, asked: int, multiplier: float) -> int:
+        """The ``max_tokens`` the next call may be sent so the turn stays within its hold.
+
+        Raises:
+            BudgetExhausted: what is left pays for no answer after this call's prompt.
+        """
+        if self.held is None:
+            return asked
+        affordable = tokens_for(max(0, self.held - self.spent()), multiplier)
+        if affordable is None:
+            return asked
+        cap = min(asked, affordable - prompt_estimate)
+        if cap < _MIN_CALL_TOKENS:
+            raise BudgetExhausted(
+                "Your credits ran out during this turn: the next step of the assistant would "
+                "cost more than your balance had left. Add credits, or ask for something "
+                "smaller, and try again."
+            )
+        return cap
 
     @property
     def counted(self) -> bool:
@@ -208,17 +251,19 @@ class PoolChatModels:
         model = str(payload.pop("model", "") or "")
         stream = bool(payload.pop("stream", False))
         route = await self._route(model)
-        limit = payload.get("max_completion_tokens", payload.get("max_tokens"))
+        limit_key = "max_completion_tokens" if "max_completion_tokens" in payload else "max_tokens"
+        asked = payload.get(limit_key)
         messages = payload.get("messages") or []
+        estimate = estimate_prompt_tokens(messages)
+        limit = self.usage.completion_cap(
+            estimate,
+            min(asked if isinstance(asked, int) else self.max_tokens, route.output_limit or 2**31),
+            route.multiplier,
+        )
+        payload[limit_key] = limit
 
         def source(upstream: Upstream) -> UsageSource:
-            return UsageSource(
-                upstream.name,
-                route.model,
-                messages,
-                estimate_prompt_tokens(messages),
-                limit if isinstance(limit, int) else None,
-            )
+            return UsageSource(upstream.name, route.model, messages, estimate, limit)
 
         if stream:
             opened = await self.calls.open_stream(

@@ -7,6 +7,8 @@ Hierarchy (each carries a stable ``code`` and the HTTP status it maps to)::
      ├── ModelNotFound          404  no configured upstream serves the model
      ├── ForbiddenUpstream      400  a BYOK base URL the SSRF guard refuses
      ├── InvalidUpstreamConfig  400  BYOK headers that do not describe an upstream
+     ├── ShuttingDown           503  the worker is stopping: calls in flight end, new ones fail
+     ├── BudgetExhausted        402  an agent turn spent what it held for its calls
      └── UpstreamError          502  the upstream failed
           ├── UpstreamUnavailable     502  refused, reset or unreachable before the first byte
           ├── UpstreamTimeout         504  connect, first byte or between chunks
@@ -20,6 +22,7 @@ the upstream's own error text, because some upstreams echo (part of) the key bac
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExhausted",
     "ForbiddenUpstream",
     "InvalidUpstreamConfig",
     "ModelNotFound",
@@ -89,6 +92,17 @@ class InvalidUpstreamConfig(ProviderError):
 
     status_code = 400
     code = "BYOK_INVALID"
+
+
+class BudgetExhausted(ProviderError):
+    """An agent turn's next call would cost more than what is left of the turn's hold.
+
+    The hold was what the balance afforded; the call is never sent, so the bill cannot
+    exceed the balance (contract.md 7).
+    """
+
+    status_code = 402
+    code = "INSUFFICIENT_CREDITS"
 
 
 class ShuttingDown(ProviderError):

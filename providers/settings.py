@@ -14,7 +14,7 @@ from pydantic import Field
 from pydantic import SecretStr
 from pydantic import field_validator
 
-__all__ = ["UpstreamKind", "UpstreamSettings"]
+__all__ = ["KNOWN_OUTPUT_LIMITS", "UpstreamKind", "UpstreamSettings", "known_output_limit"]
 
 UpstreamKind = Literal[
     "openai",
@@ -27,6 +27,29 @@ UpstreamKind = Literal[
     "local",
     "openai-compatible",
 ]
+
+#: Completion limits of well-known model ids (OpenAI's, also served by GitHub Models and
+#: OpenRouter under a vendor prefix): a request asking for more is capped to them, and so is
+#: its credit hold. Dated snapshots (``gpt-4o-2024-08-06``) take their family's limit.
+KNOWN_OUTPUT_LIMITS: dict[str, int] = {
+    "gpt-3.5-turbo": 4_096,
+    "gpt-4": 8_192,
+    "gpt-4-turbo": 4_096,
+    "gpt-4o": 16_384,
+    "gpt-4o-mini": 16_384,
+    "gpt-4.1": 32_768,
+    "gpt-4.1-mini": 32_768,
+    "gpt-4.1-nano": 32_768,
+    "gpt-5": 128_000,
+    "gpt-5-mini": 128_000,
+    "gpt-5-nano": 128_000,
+    "o1": 100_000,
+    "o1-mini": 65_536,
+    "o3": 100_000,
+    "o3-mini": 100_000,
+    "o4-mini": 100_000,
+}
+_VENDOR_PREFIXES = ("openai/", "azure-openai/")
 
 #: Credit multipliers of contract.md section 7, used when a provider does not set its own.
 DEFAULT_MULTIPLIERS: dict[str, float] = {
@@ -72,11 +95,25 @@ class UpstreamSettings(BaseModel):
     """How long a listed model set is reused before asking the upstream again."""
     keep_alive: str | int | None = None
     """Ollama only: default ``keep_alive`` when the request does not carry one."""
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    """Most completion tokens any model here generates; a request asking for more is sent
+    this many (and holds credits for this many). Default: known ids' own limits only."""
+    model_max_output_tokens: dict[str, int] = {}
+    """Per-model completion limits, e.g. ``{"llama3.1:8b" = 8192}``; they win over
+    ``max_output_tokens`` and the built-in limits of well-known ids."""
 
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    def output_limit(self, model: str) -> int | None:
+        """The most completion tokens ``model`` generates here, when known."""
+        if model in self.model_max_output_tokens:
+            return self.model_max_output_tokens[model]
+        if self.max_output_tokens is not None:
+            return self.max_output_tokens
+        return known_output_limit(model)
 
     @property
     def multiplier(self) -> float:
@@ -92,3 +129,16 @@ class UpstreamSettings(BaseModel):
             + completion_tokens * self.price_completion_per_1k / 1000,
             8,
         )
+
+
+def known_output_limit(model: str) -> int | None:
+    """The built-in completion limit of a well-known model id (dated snapshots included)."""
+    name = model.lower()
+    for prefix in _VENDOR_PREFIXES:
+        name = name.removeprefix(prefix)
+    if name in KNOWN_OUTPUT_LIMITS:
+        return KNOWN_OUTPUT_LIMITS[name]
+    family, _, rest = name.rpartition("-20")  # gpt-4o-2024-08-06 -> gpt-4o
+    if family in KNOWN_OUTPUT_LIMITS and rest[:2].isdigit():
+        return KNOWN_OUTPUT_LIMITS[family]
+    return None

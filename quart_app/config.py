@@ -126,6 +126,12 @@ class CreditsSettings(_Section):
     workers on several hosts need PostgreSQL)."""
     welcome_credits: int = Field(default=10_000, ge=0)
     """Credits a user seen for the first time receives once; 0 = operators grant them all."""
+    min_completion_tokens: int = Field(default=256, ge=1)
+    """The shortest answer worth starting: a member whose balance cannot pay for the prompt
+    plus this many tokens gets 402. Any balance above that is held whole and the upstream is
+    sent the ``max_tokens`` it pays for (the answer then ends with ``finish_reason:
+    "length"`` and ``capped_by: "credits"``), so a large ``max_tokens`` never refuses a
+    story the balance can start."""
     reservation_ttl_s: float = Field(default=900.0, gt=0)
     """A hold left by a crashed worker is released after this long."""
     reconcile_interval_s: float = Field(default=60.0, gt=0)

@@ -9,8 +9,11 @@ the factory or the wiring, and the wiring can import blueprints without a cycle.
 
 from __future__ import annotations
 
+from quart_app.agent_health import agent_health
 from quart_app.errors import APIError
+from quart_app.errors import ErrorParts
 from quart_app.errors import error_parts
+from quart_app.errors import refusals_in_band
 from quart_app.limit_hooks import check_message_limits
 from quart_app.limit_markers import chat_tokens
 from quart_app.limit_markers import rate_exempt
@@ -23,6 +26,8 @@ from quart_app.services import websocket_caller
 
 __all__ = [
     "APIError",
+    "ErrorParts",
+    "agent_health",
     "byok_upstream",
     "chat_tokens",
     "check_message_limits",
@@ -32,5 +37,6 @@ __all__ = [
     "get_services",
     "rate_exempt",
     "rate_limit",
+    "refusals_in_band",
     "websocket_caller",
 ]

@@ -149,7 +149,8 @@ async def build_services(
     settlements = Settlements(billing or NoBilling(), listeners, charges=settings.credits.enabled)
     stack.push_async_callback(settlements.drain)  # settlements still counting, then billing's
     calls = ModelCalls(pool, call_metrics)
-    turns = AgentTurns(calls, settlements, settings.agent)
+    least = settings.credits.min_completion_tokens
+    turns = AgentTurns(calls, settlements, settings.agent, min_completion_tokens=least)
     if settings.agent.preload:
         await turns.loader.get()
     return Services(
@@ -157,7 +158,7 @@ async def build_services(
         verifier=verifier,
         pool=pool,
         calls=calls,
-        gateway=Gateway(calls, settlements),
+        gateway=Gateway(calls, settlements, min_completion_tokens=least),
         turns=turns,
         settlements=settlements,
         coordination=coordination,

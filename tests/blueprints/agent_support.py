@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 import orjson
+from quart import Response
 
 from testing.upstream import Script
 from testing.upstream import ScriptedUpstream
-from tests.conftest import FRONTEND_CHAT
 
 AGENT = "/api/streaming_agent/scenario/stream"
-_ = FRONTEND_CHAT
+#: The query that keeps real HTTP statuses for the agent's refusals (API clients).
+STATUSES = {"errors": "status"}
 
 
 def schema_name(body: dict[str, Any]) -> str | None:
@@ -51,6 +52,23 @@ def agent_frames(writes: list[bytes]) -> list[dict[str, Any]]:
             assert event.startswith(b"data: ")
             out.append(orjson.loads(event[6:]))
     return out
+
+
+async def refusal(response: Response) -> tuple[str, int | None]:
+    """``(code, retry_after)`` of a refusal the agent endpoint sent in band (contract 8.3).
+
+    Asserts the shape the chat panel needs: HTTP 200, a non-streaming chat frame with a
+    readable message, then the terminal error status carrying the code.
+    """
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/event-stream")
+    frames = agent_frames([await response.get_data()])
+    assert [f["type"] for f in frames] == ["chat", "status"]
+    chat, status = frames
+    assert chat["streaming"] is False and chat["content"][:1].isupper()
+    metadata = status["metadata"]
+    assert metadata["status"] == "error" and metadata["error"] == chat["content"]
+    return metadata["code"], metadata.get("retry_after")
 
 
 def apply(scenario: dict[str, Any], frames: list[dict[str, Any]]) -> dict[str, Any]:

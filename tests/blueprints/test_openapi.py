@@ -9,9 +9,9 @@ from quart import Quart
 from blueprints.openapi import build_openapi
 from blueprints.openapi import undocumented_endpoints
 from blueprints.responses import CreditsResponse
-from blueprints.responses import Liveness
+from blueprints.responses import LivenessResponse
 from blueprints.responses import ModelsResponse
-from blueprints.responses import Readiness
+from blueprints.responses import ReadinessResponse
 from blueprints.responses import StatusResponse
 from blueprints.schemas import ChatRequest
 from tests.conftest import CHAT
@@ -81,5 +81,5 @@ async def test_real_answers_match_their_response_models(app: Quart, token: str) 
     ModelsResponse.model_validate(await models.get_json())
     credits = await client.get("/api/credits/me", headers=auth(token))
     CreditsResponse.model_validate(await credits.get_json())
-    Liveness.model_validate(await (await client.get("/livez")).get_json())
-    Readiness.model_validate(await (await client.get("/readyz")).get_json())
+    LivenessResponse.model_validate(await (await client.get("/livez")).get_json())
+    ReadinessResponse.model_validate(await (await client.get("/readyz")).get_json())

@@ -143,3 +143,46 @@ async def test_fifty_requests_from_worker_processes(ledger: Ledger, ledger_url: 
     assert await charges(ledger_url) == {request_id: [PRICE] for request_id in won}
     assert await ledger.balance("alice") == Balance(0, 0)
     await assert_consistent(ledger_url)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_capped_holds_never_overdraw(
+    open_ledger: OpenLedger, ledger_url: str, workers: int
+) -> None:
+    """Holds that take what is left (a story on a small balance) stay within the balance."""
+    ledgers = [await open_ledger() for _ in range(workers)]
+    await ledgers[0].grant("alice", 100)
+    held: dict[str, int] = {}
+    stop = asyncio.Event()
+    seen: list[Balance] = []
+    watcher = asyncio.create_task(_watch_balance(ledgers[-1], stop, seen))
+
+    async def story(index: int) -> None:
+        request_id = f"story-{index}"
+        ledger = ledgers[index % len(ledgers)]
+        try:
+            reservation = await ledger.reserve("alice", 30, request_id, minimum=8)
+        except InsufficientCredits as refused:
+            assert refused.available < 8 and refused.needed == 8
+            return
+        held[request_id] = reservation.amount
+        await asyncio.sleep(0)
+        # The request spends its whole hold: the upstream was sent what it pays for.
+        used = reservation.amount
+        assert (
+            await ledger.settle(request_id, used, usage(request_id, completion_tokens=used)) == used
+        )
+
+    try:
+        await asyncio.gather(*(story(index) for index in range(REQUESTS)))
+    finally:
+        stop.set()
+        await watcher
+
+    assert sum(held.values()) == 100, "the whole balance is used, never more"
+    assert all(8 <= amount <= 30 for amount in held.values())
+    assert await ledgers[0].balance("alice") == Balance(0, 0)
+    assert seen and all(0 <= b.reserved <= b.balance for b in seen)
+    charged = await charges(ledger_url)
+    assert {request_id: sum(amounts) for request_id, amounts in charged.items()} == held
+    await assert_consistent(ledger_url)
