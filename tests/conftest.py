@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
+import time
 from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from contextlib import asynccontextmanager
@@ -99,6 +102,25 @@ def chat_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}
     body.update(overrides)
     return body
+
+
+async def until(
+    condition: Callable[[], bool | Awaitable[bool]], what: str, timeout_s: float = 5.0
+) -> None:
+    """Poll ``condition`` (sync or async) until it holds; fail naming ``what`` after the timeout.
+
+    What a test waits for (a stream started, a request queued), instead of a sleep long
+    enough on a quiet machine and too short on a busy one.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        await asyncio.sleep(0.005)
 
 
 async def read_writes(connection: TestHTTPConnection, limit_s: float = 10.0) -> list[bytes]:

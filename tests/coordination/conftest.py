@@ -184,9 +184,14 @@ async def _make_slots(request: pytest.FixtureRequest) -> AsyncIterator[SlotsFact
 
 
 async def settle_background() -> None:
-    """Let fire-and-forget Redis releases land."""
-    for _ in range(20):
-        await asyncio.sleep(0.01)
+    """Wait until the fire-and-forget Redis work started so far (releases, finishes) is done."""
+    pending = [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "") == "RedisGuard._quietly"
+    ]
+    if pending:
+        await asyncio.wait(pending, timeout=5)
 
 
 @contextlib.asynccontextmanager

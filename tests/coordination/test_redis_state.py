@@ -8,6 +8,7 @@ import pytest
 
 from coordination.limits.rules import LimitPolicy
 from coordination.slots.rules import SlotHold
+from tests.conftest import until
 from tests.coordination.conftest import Worker
 from tests.coordination.conftest import settle_background
 
@@ -37,8 +38,11 @@ async def test_a_killed_workers_slots_come_back_after_the_lease_ttl(worker: Work
     assert isinstance(await slots.try_acquire("bob"), SlotHold)
     survivor = alive.slots(2, lease_ttl_s=1.0, max_user_share=0.5)
     assert await survivor.try_acquire("carol") == "busy"
-    await asyncio.sleep(1.2)
-    assert (await survivor.usage()).in_use == 0
+
+    async def expired() -> bool:
+        return (await survivor.usage()).in_use == 0
+
+    await until(expired, "the dead worker's leases expire", timeout_s=5)
     # The per-user counts went with the leases: alice may hold her share again.
     assert isinstance(await survivor.try_acquire("alice"), SlotHold)
     assert await survivor.try_acquire("alice") == "busy"
@@ -85,8 +89,12 @@ async def test_workers_share_concurrency_and_a_dead_worker_s_entries_expire(
     assert (await alive.admit("alice", "a3", 0)).allowed
     assert not (await alive.admit("alice", "a4", 0)).allowed
     alive_worker.keeper.start()  # a3 stays; d1 (never renewed) expires
-    await asyncio.sleep(1.3)
-    assert (await alive.admit("alice", "a5", 0)).allowed
+
+    async def admitted() -> bool:
+        return (await alive.admit("alice", "a5", 0)).allowed  # a refusal charges nothing
+
+    await until(admitted, "d1 expires", timeout_s=5)
+    assert not (await alive.admit("alice", "a6", 0)).allowed, "a3 was renewed: it stays"
 
 
 async def test_tokens_are_corrected_to_the_real_usage(worker: Worker) -> None:

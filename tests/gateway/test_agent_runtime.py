@@ -6,12 +6,14 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
 
 from gateway import agent_runtime
 from gateway.agent_runtime import AgentLoader
+from tests.conftest import until
 
 _HEAVY = ("langgraph", "langchain_core", "langchain_openai", "openai", "httpx")
 
@@ -97,7 +99,7 @@ async def test_a_failed_load_is_logged_and_retried(
     loader = AgentLoader()
     with pytest.raises(ImportError):
         await loader.get()
-    await asyncio.sleep(0)  # the done-callback runs
+    await until(lambda: "langgraph is broken" in caplog.text, "the failure is logged")
     assert "could not be loaded: langgraph is broken" in caplog.text
     graph = await loader.get()
     assert graph is loader.loaded
@@ -108,15 +110,17 @@ async def test_a_cancelled_waiter_does_not_cancel_the_load(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = agent_runtime._import_and_build
+    building = threading.Event()
 
     def slow_build() -> object:
+        building.set()
         time.sleep(0.2)  # a first import of the stack takes about a second
         return real()
 
     monkeypatch.setattr(agent_runtime, "_import_and_build", slow_build)
     loader = AgentLoader()
     waiter = asyncio.create_task(loader.get())
-    await asyncio.sleep(0.01)
+    await until(building.is_set, "the load runs")
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter

@@ -24,6 +24,7 @@ from providers.embedded import EmbeddedModelError
 from providers.embedded import EmbeddedModelSettings
 from providers.embedded import start_or_attach
 from providers.embedded.settings import default_model_path
+from tests.conftest import until
 
 _WEIGHTS = default_model_path()
 
@@ -243,7 +244,8 @@ async def test_server_stops_after_last_client(
 async def test_crashed_server_is_replaced(settings: EmbeddedModelSettings) -> None:
     async with await start_or_attach(settings) as crashed:
         os.kill(crashed.pid, signal.SIGKILL)
-        await asyncio.sleep(0.2)
+        # Gone from the process table (reaped), as start_or_attach's liveness check sees it.
+        await until(lambda: not Path(f"/proc/{crashed.pid}").exists(), "the server is reaped")
         async with await start_or_attach(settings) as handle:
             assert handle.pid != crashed.pid
             assert (await _stream_chat(handle, "Say hi."))["text"]

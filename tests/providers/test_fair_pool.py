@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -21,6 +23,7 @@ from tests.conftest import auth
 from tests.conftest import chat_body
 from tests.conftest import frames
 from tests.conftest import stream
+from tests.conftest import until
 
 STATUS = "/api/proxy/llm/v1/status"
 
@@ -62,6 +65,15 @@ async def status(app: Quart) -> dict[str, Any]:
     return dict(await (await app.test_client().get(STATUS)).get_json())
 
 
+def queued(app: Quart, count: int) -> Callable[[], Awaitable[bool]]:
+    """A condition for ``until``: ``count`` requests wait in the (only) provider's queue."""
+
+    async def check() -> bool:
+        return bool((await status(app))["providers"][0]["queue_length"] == count)
+
+    return check
+
+
 async def test_the_last_slot_goes_to_the_user_who_was_turned_away(
     upstream: ScriptedUpstream, make_app: AppFactory
 ) -> None:
@@ -69,9 +81,9 @@ async def test_the_last_slot_goes_to_the_user_who_was_turned_away(
     async with make_app(pool_settings(upstream, capacity=2)) as app:
         client = app.test_client()
         first = asyncio.create_task(stream(app, FRONTEND_CHAT, chat_body(), user("alice")))
-        await asyncio.sleep(0.03)
+        await until(lambda: upstream.active_streams == 1, "the first stream (60 tokens) runs")
         second = asyncio.create_task(stream(app, FRONTEND_CHAT, chat_body(), user("alice")))
-        await asyncio.sleep(0.05)
+        await until(lambda: upstream.active_streams == 2, "the second stream runs")
         assert (await status(app))["busy"] is True  # alone, alice may use every slot
         refused = await client.post(FRONTEND_CHAT, json=chat_body(), headers=user("bob"))
         assert refused.status_code == 409
@@ -94,7 +106,7 @@ async def test_max_user_share_caps_a_user_even_alone(
             asyncio.create_task(stream(app, FRONTEND_CHAT, chat_body(), user("alice")))
             for _ in range(2)
         ]
-        await asyncio.sleep(0.1)
+        await until(lambda: upstream.active_streams == 2, "both streams run")
         third = await app.test_client().post(FRONTEND_CHAT, json=chat_body(), headers=user("alice"))
         assert third.status_code == 409
         body = await status(app)
@@ -108,7 +120,7 @@ async def test_by_default_a_full_pool_answers_409_at_once(
     upstream.script = Script(tokens=100, delay_s=0.01)
     async with make_app(pool_settings(upstream, capacity=1)) as app:
         holder = asyncio.create_task(stream(app, FRONTEND_CHAT, chat_body(), user("xavier")))
-        await asyncio.sleep(0.1)
+        await until(lambda: upstream.active_streams == 1, "the holder streams")
         started = time.monotonic()
         response = await app.test_client().post(
             FRONTEND_CHAT, json=chat_body(), headers=user("bob")
@@ -124,13 +136,11 @@ async def test_waiting_requests_are_served_in_fair_order(
     upstream.enqueue(Script(tokens=50, delay_s=0.02))  # the holder's
     async with make_app(pool_settings(upstream, capacity=1, queue_wait_s=10)) as app:
         holder = asyncio.create_task(stream(app, FRONTEND_CHAT, tagged("x"), user("xavier")))
-        await asyncio.sleep(0.05)
+        await until(lambda: upstream.active_streams == 1, "the holder streams")
         waiting = []
         for tag, name in (("a1", "alice"), ("a2", "alice"), ("a3", "alice"), ("b1", "bob")):
             waiting.append(asyncio.create_task(stream(app, FRONTEND_CHAT, tagged(tag), user(name))))
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.02)
-        assert (await status(app))["providers"][0]["queue_length"] == 4
+            await until(queued(app, len(waiting)), f"{tag} waits in the queue")
         assert (await status(app))["busy"] is True
         results = await asyncio.gather(holder, *waiting)
         assert all(r[0] == 200 and frames(r[2])[-1] == b"[DONE]" for r in results)
@@ -144,22 +154,19 @@ async def test_a_bounded_wait_ends_in_409_and_leaves_the_queue(
     upstream.script = Script(tokens=100, delay_s=0.02)
     async with make_app(pool_settings(upstream, capacity=1, queue_wait_s=0.2, queue_max=1)) as app:
         holder = asyncio.create_task(stream(app, FRONTEND_CHAT, chat_body(), user("xavier")))
-        await asyncio.sleep(0.05)
+        await until(lambda: upstream.active_streams == 1, "the holder streams")
         client = app.test_client()
         started = time.monotonic()
-        waited, full = await asyncio.gather(
-            client.post(FRONTEND_CHAT, json=chat_body(), headers=user("bob")),
-            _later(client.post(FRONTEND_CHAT, json=chat_body(), headers=user("carol"))),
+        waiting = asyncio.create_task(
+            client.post(FRONTEND_CHAT, json=chat_body(), headers=user("bob"))
         )
+        await until(queued(app, 1), "bob waits in the queue")
+        full = await client.post(FRONTEND_CHAT, json=chat_body(), headers=user("carol"))
+        waited = await waiting
         assert waited.status_code == 409 and 0.2 <= time.monotonic() - started < 1.2
         assert full.status_code == 409  # the queue (max 1) was full: answered at once
         assert (await status(app))["providers"][0]["queue_length"] == 0
         await holder
-
-
-async def _later(call: Any) -> Any:
-    await asyncio.sleep(0.05)
-    return await call
 
 
 async def test_a_waiter_that_disconnects_leaves_the_queue(
@@ -168,14 +175,12 @@ async def test_a_waiter_that_disconnects_leaves_the_queue(
     upstream.script = Script(tokens=20, delay_s=0.02)
     async with make_app(pool_settings(upstream, capacity=1, queue_wait_s=10)) as app:
         holder = asyncio.create_task(stream(app, FRONTEND_CHAT, chat_body(), user("xavier")))
-        await asyncio.sleep(0.05)
+        await until(lambda: upstream.active_streams == 1, "the holder streams")
         client = app.test_client()
         async with client.request(FRONTEND_CHAT, method="POST", headers=user("bob")) as connection:
             await connection.send(orjson.dumps(chat_body()))
             await connection.send_complete()
-            await asyncio.sleep(0.05)
-            assert (await status(app))["providers"][0]["queue_length"] == 1
+            await until(queued(app, 1), "bob waits in the queue")
             await connection.disconnect()
-        await asyncio.sleep(0.05)
-        assert (await status(app))["providers"][0]["queue_length"] == 0
+        await until(queued(app, 0), "bob's place in the queue is given up")
         await holder

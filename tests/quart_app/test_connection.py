@@ -13,6 +13,7 @@ from quart import Response
 from quart import request
 
 from internals import one_task_http_connection
+from tests.conftest import until
 
 SCOPE: dict[str, Any] = {
     "type": "http",
@@ -80,7 +81,7 @@ async def _held_request() -> AsyncIterator[tuple[asyncio.Task[None], _Client, di
     client = _Client()
     async with app.test_app():
         task = asyncio.create_task(app(SCOPE, client.messages.get, client.send))  # type: ignore[arg-type]
-        await asyncio.sleep(0.05)
+        await until(lambda: "body" in seen, "the handler read the body and waits")
         yield task, client, seen
 
 

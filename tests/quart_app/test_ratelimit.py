@@ -32,6 +32,7 @@ from tests.conftest import chat_body
 from tests.conftest import frames
 from tests.conftest import settings_for
 from tests.conftest import stream
+from tests.conftest import until
 
 MODELS = "/api/proxy/llm/v1/models"
 STATUS = "/api/proxy/llm/v1/status"
@@ -123,38 +124,34 @@ async def test_retry_after_is_the_true_wait() -> None:
 async def test_concurrent_requests_count_until_the_stream_ends(
     upstream: ScriptedUpstream, make_app: AppFactory, token: str
 ) -> None:
-    upstream.script = Script(tokens=100, delay_s=0.01)
+    upstream.script = Script(tokens=40, delay_s=0.01)  # long enough for the third request
     async with make_app(limited(upstream, concurrent_requests=2)) as app:
-        results = await asyncio.gather(
-            stream(app, FRONTEND_CHAT, chat_body(), auth(token)),
-            stream(app, FRONTEND_CHAT, chat_body(), auth(token)),
-            _after(
-                0.1, app.test_client().post(FRONTEND_CHAT, json=chat_body(), headers=auth(token))
-            ),
-        )
+        streams = [
+            asyncio.create_task(stream(app, FRONTEND_CHAT, chat_body(), auth(token)))
+            for _ in range(2)
+        ]
+        await until(lambda: upstream.active_streams == 2, "both streams run")
+        third = await app.test_client().post(FRONTEND_CHAT, json=chat_body(), headers=auth(token))
+        results = await asyncio.gather(*streams)
         assert results[0][0] == results[1][0] == 200
         assert frames(results[0][2])[-1] == b"[DONE]"
-        await assert_rate_limited(results[2], "concurrency")
-        assert results[2].headers["Retry-After"] == "1"
+        await assert_rate_limited(third, "concurrency")
+        assert third.headers["Retry-After"] == "1"
         status, headers, _ = await stream(app, FRONTEND_CHAT, chat_body(), auth(token))
         assert status == 200 and headers["RateLimit-Policy"] == '2;name="concurrency"'
-
-
-async def _after(delay_s: float, call: Any) -> Any:
-    await asyncio.sleep(delay_s)
-    return await call
 
 
 async def test_tokens_per_minute_charge_the_estimate_then_the_real_usage(
     upstream: ScriptedUpstream, make_app: AppFactory, token: str
 ) -> None:
-    upstream.script = Script(tokens=20, delay_s=0.05)
+    upstream.script = Script(tokens=20, delay_s=0.02)  # long enough for the second request
     async with make_app(limited(upstream, tokens_per_minute=1000)) as app:
         client = app.test_client()
         first = asyncio.create_task(
             stream(app, FRONTEND_CHAT, chat_body(max_tokens=900), auth(token))
         )
-        await asyncio.sleep(0.1)  # streaming: its estimate (900 + body) is still charged
+        # Streaming: its estimate (900 + body) is still charged.
+        await until(lambda: upstream.active_streams == 1, "the first stream runs")
         refused = await client.post(
             FRONTEND_CHAT, json=chat_body(max_tokens=900), headers=auth(token)
         )
