@@ -123,22 +123,6 @@ class LoadResult:
         data.pop("rps", None)
         return cls(**data)
 
-    def merge(self, other: LoadResult) -> None:
-        """Add another process's result measured over the same window."""
-        self.ok += other.ok
-        for reason, count in other.failures.items():
-            self.failures[reason] = self.failures.get(reason, 0) + count
-        self.latency_ms += other.latency_ms
-        self.ttft_ms += other.ttft_ms
-        self.agent_gap_ms += other.agent_gap_ms
-        self.window_s = max(self.window_s, other.window_s)
-        self.completed += other.completed
-        self.reads += other.reads
-        self.split_reads += other.split_reads
-        self.cpu_s += other.cpu_s
-        self.wall_s = max(self.wall_s, other.wall_s)
-        self.max_rss_kib = max(self.max_rss_kib, other.max_rss_kib)
-
 
 def chat_body(model: str, tokens: int, *, stream: bool, include_usage: bool = False) -> bytes:
     """The chat request every scenario sends (``max_tokens`` = the expected tokens)."""

@@ -41,10 +41,6 @@ class PoolMember:
     def load(self) -> float:  # noqa: D102
         return self.slots.in_use / self.slots.capacity
 
-    @property
-    def has_free_slot(self) -> bool:  # noqa: D102
-        return self.slots.in_use < self.slots.capacity
-
 
 class Lease:
     """A held slot (or none, for BYOK upstreams); ``release`` is idempotent."""
@@ -182,11 +178,6 @@ class ProviderPool:
             for model in await member.upstream.list_models():
                 pairs.append((model, member.upstream.name))
         return pairs
-
-    @property
-    def busy(self) -> bool:
-        """True exactly when a new request would find no free slot anywhere."""
-        return bool(self.members) and not any(m.has_free_slot for m in self.members)
 
     async def status(self) -> dict[str, Any]:
         """Busy flag and per-provider slots and queue for ``/status``, from the shared state.

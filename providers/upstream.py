@@ -23,8 +23,6 @@ from providers.settings import UpstreamSettings
 
 __all__ = ["Upstream", "UpstreamStream"]
 
-_READ_SIZE = 65536
-
 
 class _Silence(Exception):
     """Set on a stream's body by its watchdog: the upstream sent nothing in time."""
