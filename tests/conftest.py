@@ -17,6 +17,7 @@ import orjson
 import pytest
 from quart import Quart
 from quart.testing.connections import TestHTTPConnection
+from quart.typing import TestHTTPConnectionProtocol
 
 from quart_app import create_app
 from quart_app.auth import mint_token
@@ -123,7 +124,7 @@ async def until(
         await asyncio.sleep(0.005)
 
 
-async def read_writes(connection: TestHTTPConnection, limit_s: float = 10.0) -> list[bytes]:
+async def read_writes(connection: TestHTTPConnectionProtocol, limit_s: float = 10.0) -> list[bytes]:
     """Every body write of a streamed response, as the client received them."""
     writes: list[bytes] = []
     async with asyncio.timeout(limit_s):
@@ -166,5 +167,6 @@ async def stream(
         await connection.send(orjson.dumps(body))
         await connection.send_complete()
         writes = await read_writes(connection, limit_s)
+    assert isinstance(connection, TestHTTPConnection)  # Quart's protocol omits the status
     assert connection.status_code is not None
     return connection.status_code, connection.headers, writes

@@ -198,7 +198,7 @@ async def served(app: Quart) -> AsyncIterator[str]:
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     shutdown = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
         for _ in range(100):

@@ -7,13 +7,16 @@ served by llama.cpp in its own process, shared by every app in the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from quart import Quart
+from quart.typing import TestHTTPConnectionProtocol as HTTPConnection
 
 from quart_app import create_app
 from quart_app.config import Settings
@@ -98,30 +101,32 @@ async def test_cancel_mid_generation_frees_slot_and_full_slots_answer_409(
     status = await (await client.get(STATUS)).get_json()
     capacity = status["providers"][0]["slots_total"]
     assert capacity >= 1
-    connections = []
-    for _ in range(capacity):
-        connection = client.request(FRONTEND_CHAT, method="POST", headers=auth(token))
-        await connection.__aenter__()
-        await connection.send(orjson.dumps(body(max_tokens=32)))
-        await connection.send_complete()
-        connections.append(connection)
-    for connection in connections:
-        first = await asyncio.wait_for(connection.receive(), 30)
-        assert first.startswith(b"data: ")
-    busy = await (await client.get(STATUS)).get_json()
-    assert busy["busy"] is True
-    refused = await client.post(FRONTEND_CHAT, json=body(), headers=auth(token))
-    assert refused.status_code == 409
-    assert (await refused.get_json())["code"] == "AI_BUSY"
+    async with contextlib.AsyncExitStack() as opened:
+        connections = []
+        for _ in range(capacity):
+            request = client.request(FRONTEND_CHAT, method="POST", headers=auth(token))
+            # Quart types __aexit__'s arguments as required: not a context manager to mypy.
+            connection: HTTPConnection = await opened.enter_async_context(
+                request  # type: ignore[arg-type]
+            )
+            await connection.send(orjson.dumps(body(max_tokens=32)))
+            await connection.send_complete()
+            connections.append(connection)
+        for connection in connections:
+            first = await asyncio.wait_for(connection.receive(), 30)
+            assert first.startswith(b"data: ")
+        busy = await (await client.get(STATUS)).get_json()
+        assert busy["busy"] is True
+        refused = await client.post(FRONTEND_CHAT, json=body(), headers=auth(token))
+        assert refused.status_code == 409
+        assert (await refused.get_json())["code"] == "AI_BUSY"
 
-    for connection in connections:
-        await connection.disconnect()
-    deadline = time.monotonic() + 1.0
-    while (await (await client.get(STATUS)).get_json())["providers"][0]["slots_in_use"]:
-        assert time.monotonic() < deadline, "slots not freed within 1 s of the disconnect"
-        await asyncio.sleep(0.02)
-    for connection in connections:
-        await connection.__aexit__(None, None, None)
+        for connection in connections:
+            await connection.disconnect()
+        deadline = time.monotonic() + 1.0
+        while (await (await client.get(STATUS)).get_json())["providers"][0]["slots_in_use"]:
+            assert time.monotonic() < deadline, "slots not freed within 1 s of the disconnect"
+            await asyncio.sleep(0.02)
     status_code, _, writes = await stream(local_app, FRONTEND_CHAT, body(max_tokens=8), auth(token))
     assert status_code == 200 and frames(writes)[-1] == b"[DONE]"
 
@@ -185,7 +190,7 @@ async def test_agent_turn_with_the_embedded_model(runtime_dir: Path, token: str)
             limit_s=120,
         )
     assert status == 200
-    frames = []
+    frames: list[dict[str, Any]] = []
     for write in writes:
         assert write.endswith(b"\n\n")
         frames.extend(orjson.loads(e[6:]) for e in write[:-2].split(b"\n\n"))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypercorn.config import Config
 
 import internals
 from internals import LeakyBucket
@@ -33,6 +34,7 @@ from internals import resolve_proxy
 from internals import tiktoken_constructor_args
 from internals import write_hypercorn_pid_file
 from tests.quart_app.test_connection import SCOPE
+from tests.quart_app.test_connection import AsgiClient
 
 
 def changed(library: str, assumption: str) -> str:
@@ -69,21 +71,15 @@ async def test_one_task_http_connection_runs_quarts_pieces_in_the_servers_task()
     seen: dict[str, Any] = {}
 
     @app.post("/x")
-    async def handler() -> bytes:
+    async def handler() -> str | bytes:
         seen["task"] = asyncio.current_task()
-        body: bytes = await request.get_data()
-        return body
+        return await request.get_data()
 
-    messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    messages.put_nowait({"type": "http.request", "body": b"ping", "more_body": False})
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
+    client = AsgiClient(b"ping")
     async with app.test_app():
-        task = asyncio.ensure_future(app(SCOPE, messages.get, send))  # type: ignore[arg-type]
+        task = asyncio.ensure_future(app(SCOPE, client.receive, client.send))
         await asyncio.wait_for(task, 5)
+    sent = client.sent
     assert seen["task"] is task, changed("quart", "the handler no longer runs in our task")
     assert sent[0]["status"] == 200, changed("quart", f"the request was answered {sent[0]}")
     assert b"".join(m.get("body", b"") for m in sent[1:]) == b"ping"
@@ -102,7 +98,7 @@ async def test_direct_body_request_reads_quarts_body_without_a_task() -> None:
     app = Quart(__name__)
     request_class = direct_body_request()
 
-    def build(timeout: float) -> Request:
+    def build(timeout: int) -> Request:
         return request_class(
             "POST",
             "http",
@@ -114,7 +110,7 @@ async def test_direct_body_request_reads_quarts_body_without_a_task() -> None:
             max_content_length=None,
             body_timeout=timeout,
             send_push_promise=lambda *_: asyncio.sleep(0),
-            scope={},
+            scope=SCOPE,
         )
 
     async with app.app_context():
@@ -125,7 +121,7 @@ async def test_direct_body_request_reads_quarts_body_without_a_task() -> None:
         assert await complete.get_data(cache=True) == b"{}"
         assert await complete.get_data(as_text=True, cache=False) == "{}"
         assert await complete.get_data() == b"", changed("quart", "Body.clear() keeps the body")
-        never_ends = build(0.01)
+        never_ends = build(0)  # the deadline is now
         with pytest.raises(RequestTimeout):
             await never_ends.get_data()
 
@@ -228,10 +224,14 @@ def test_tiktoken_constructor_args_are_tiktokens_own_with_our_ranks() -> None:
         )
 
 
+MARKED_BIND = ["127.0.0.1:5699"]
+
+
 def _report_worker_arguments(**kwargs: Any) -> None:
     """A spawned "worker": sets the event it finds through internals when config matches."""
     event = hypercorn_worker_argument("shutdown_event")
-    if hypercorn_worker_argument("config") == "the-config" and event is not None:
+    config = hypercorn_worker_argument("config")
+    if getattr(config, "bind", None) == MARKED_BIND and event is not None:
         event.set()
 
 
@@ -245,16 +245,17 @@ def test_hypercorn_worker_argument_reads_what_the_master_passed() -> None:
         for node in ast.walk(tree)
         if isinstance(node, ast.keyword) and node.arg == "kwargs"
         for key in getattr(node.value, "keys", [])
-        if isinstance(key, ast.Constant)
+        if isinstance(key, ast.Constant) and isinstance(key.value, str)
     }
     assert passed == {"config", "shutdown_event", "sockets"}, changed(
         "hypercorn", f"its master passes the workers {sorted(passed)}"
     )
+    config = Config()
+    config.bind = MARKED_BIND
     context = multiprocessing.get_context("spawn")
     event = context.Event()
     child = context.Process(
-        target=_report_worker_arguments,
-        kwargs=hypercorn_worker_kwargs("the-config", None, event),  # type: ignore[arg-type]
+        target=_report_worker_arguments, kwargs=hypercorn_worker_kwargs(config, None, event)
     )
     child.start()
     child.join(60)
@@ -265,7 +266,7 @@ def test_hypercorn_worker_argument_reads_what_the_master_passed() -> None:
 def test_hypercorn_worker_function_takes_the_masters_arguments() -> None:
     for worker_class in ("asyncio", "uvloop"):
         worker = hypercorn_worker_function(worker_class)
-        assert set(hypercorn_worker_kwargs(None, None, None)) <= set(parameters(worker)), (  # type: ignore[arg-type]
+        assert set(hypercorn_worker_kwargs(Config(), None, None)) <= set(parameters(worker)), (
             changed("hypercorn", f"{worker.__name__}{inspect.signature(worker)}")
         )
     with pytest.raises(ValueError, match="trio"):
@@ -278,8 +279,9 @@ def test_hypercorn_run_and_pid_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     import hypercorn.run
 
     assert parameters(hypercorn.run.run) == ["config"], changed("hypercorn", "run(config)")
-    monkeypatch.setattr(hypercorn.run, "run", lambda config: 7 if config == "cfg" else 0)
-    assert hypercorn_run("cfg") == 7  # type: ignore[arg-type]
+    config = Config()
+    monkeypatch.setattr(hypercorn.run, "run", lambda given: 7 if given is config else 0)
+    assert hypercorn_run(config) == 7
     path = tmp_path / "pid"
     write_hypercorn_pid_file(str(path))
     assert path.read_text() == str(os.getpid()), changed("hypercorn", "write_pid_file format")

@@ -137,7 +137,7 @@ def test_merge_tolerates_missing_list_and_junk_items() -> None:
 
 
 def test_renames_follow_into_the_scenes_that_name_them() -> None:
-    scenes = [
+    scenes: list[Any] = [
         {"id": "s1", "characters": ["Aria Stone", "Bram"], "location": "Port Veil", "x": 1},
         {"id": "s2", "characters": ["Bram"], "location": "The Reef"},
         "not a scene",

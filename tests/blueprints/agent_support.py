@@ -62,7 +62,7 @@ async def refusal(response: Response) -> tuple[str, int | None]:
     """
     assert response.status_code == 200
     assert response.content_type.startswith("text/event-stream")
-    frames = agent_frames([await response.get_data()])
+    frames = agent_frames([await response.get_data(as_text=False)])
     assert [f["type"] for f in frames] == ["chat", "status"]
     chat, status = frames
     assert chat["streaming"] is False and chat["content"][:1].isupper()

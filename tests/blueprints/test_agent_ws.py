@@ -14,8 +14,8 @@ import aiohttp
 import orjson
 import pytest
 from quart import Quart
-from quart.testing.connections import TestWebsocketConnection as WebsocketConnection
 from quart.testing.connections import WebsocketDisconnectError
+from quart.typing import TestWebsocketConnectionProtocol as WebsocketConnection
 
 from quart_app import create_app
 from testing.upstream import ScriptedUpstream

@@ -65,7 +65,7 @@ async def test_the_docs_page_is_self_contained(app: Quart) -> None:
     response = await app.test_client().get("/docs")
     assert response.status_code == 200
     assert response.content_type.startswith("text/html")
-    page = (await response.get_data()).decode()
+    page = await response.get_data(as_text=True)
     assert "<script" not in page and "https://" not in page and "http://" not in page
     document = await _document(app)
     for path in document["paths"]:

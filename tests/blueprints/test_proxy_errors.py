@@ -8,6 +8,7 @@ import jwt
 import orjson
 import pytest
 from quart import Quart
+from quart.testing.connections import TestHTTPConnection as HTTPConnection
 
 from testing.upstream import Fault
 from testing.upstream import Script
@@ -24,7 +25,7 @@ from tests.conftest import settings_for
 from tests.conftest import stream
 
 
-async def assert_error(response_status: int, body: bytes, status: int, code: str) -> None:
+async def assert_error(response_status: int, body: str | bytes, status: int, code: str) -> None:
     assert response_status == status, body
     parsed = orjson.loads(body)
     assert parsed["code"] == code
@@ -136,6 +137,7 @@ async def test_a_body_that_never_ends_is_408(
     async with app.test_client().request(CHAT, method="POST", headers=auth(token)) as conn:
         await conn.send(b'{"model": "')  # and nothing more, never complete
         body = await conn.receive()
+    assert isinstance(conn, HTTPConnection)  # Quart's protocol omits the status
     await assert_error(conn.status_code or 0, body, 408, "REQUEST_TIMEOUT")
     assert time.monotonic() - started < 2.0
     await assert_still_serving(app, upstream, token)
@@ -202,7 +204,10 @@ async def test_connection_refused_is_502(make_app: AppFactory, token: str) -> No
     async with make_app(settings_for(None, providers=providers)) as app:
         response = await app.test_client().post(CHAT, json=chat_body(), headers=auth(token))
         await assert_error(
-            response.status_code, await response.get_data(), 502, "UPSTREAM_UNAVAILABLE"
+            response.status_code,
+            await response.get_data(as_text=False),
+            502,
+            "UPSTREAM_UNAVAILABLE",
         )
         assert not (await (await app.test_client().get("/api/proxy/llm/v1/status")).get_json())[
             "busy"

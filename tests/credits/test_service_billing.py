@@ -56,7 +56,7 @@ async def billed_app(
 
 def ledger_of(app: Quart) -> Ledger:
     ledger = app.extensions["storywriter.services"].ledger
-    assert ledger is not None
+    assert isinstance(ledger, Ledger)
     return ledger
 
 
@@ -284,7 +284,7 @@ async def test_fifty_concurrent_requests_never_overdraw(
         async def one() -> tuple[int, bytes]:
             client = app.test_client()
             response = await client.post(FRONTEND_CHAT, json=body, headers=auth(token))
-            return response.status_code, await response.get_data()
+            return response.status_code, await response.get_data(as_text=False)
 
         results = await asyncio.gather(*(one() for _ in range(50)))
         await settled(app)

@@ -75,7 +75,7 @@ async def _turn(app: Quart, token: str) -> list[dict[str, Any]]:
 
 async def _samples(app: Quart) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     await app.extensions["storywriter.services"].settlements.drain()
-    text = (await (await app.test_client().get("/metrics")).get_data()).decode()
+    text = await (await app.test_client().get("/metrics")).get_data(as_text=True)
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
         for family in text_string_to_metric_families(text)

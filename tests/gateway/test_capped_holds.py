@@ -68,7 +68,7 @@ def _final(writes: list[bytes]) -> dict[str, Any]:
 
 def _ledger(app: Quart) -> Ledger:
     ledger = app.extensions["storywriter.services"].ledger
-    assert ledger is not None
+    assert isinstance(ledger, Ledger)
     return ledger
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from providers.errors import UpstreamError
 from providers.errors import UpstreamProtocolError
+from providers.relay import ReasoningMode
 from providers.relay import StreamRelay
 from providers.tokens import load_tokenizer
 from providers.usage import Usage
@@ -30,12 +31,12 @@ def chunk(content: str | None = None, finish: str | None = None, **delta: str) -
 SOURCE = UsageSource("p", "m", [{"role": "user", "content": "hi"}], prompt_estimate=5)
 
 
-def relay(mode: str = "passthrough") -> StreamRelay:
-    return StreamRelay(reasoning=mode, model="m")  # type: ignore[arg-type]
+def relay(mode: ReasoningMode = "passthrough") -> StreamRelay:
+    return StreamRelay(reasoning=mode, model="m")
 
 
 def contents(out: bytes) -> list[str]:
-    result = []
+    result: list[str] = []
     for event in out.split(b"\n\n"):
         if event:
             parsed = orjson.loads(event[6:])

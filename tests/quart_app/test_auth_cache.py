@@ -30,7 +30,7 @@ def test_a_verified_token_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) 
         calls.append(1)
         return real_decode(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(auth.jwt, "decode", counting_decode)
+    monkeypatch.setattr(jwt, "decode", counting_decode)  # what quart_app.auth calls
     assert verifier.user_for_token(token) == "alice"
     assert verifier.user_for_token(token) == "alice"
     assert len(calls) == 1

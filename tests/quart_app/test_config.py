@@ -136,7 +136,12 @@ def test_only_the_configuration_reads_the_environment() -> None:
         for path in sorted((root / package).rglob("*.py")):
             tree = ast.parse(path.read_text(), str(path))
             for node in ast.walk(tree):
-                name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+                if isinstance(node, ast.Attribute):
+                    name = node.attr
+                elif isinstance(node, ast.Name):
+                    name = node.id
+                else:
+                    continue
                 if name in {"environ", "getenv", "putenv", "unsetenv"}:
                     readers.append(f"{path.relative_to(root)}:{node.lineno}")
     allowed = {"quart_app/config.py"}

@@ -8,6 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from hypercorn.typing import ASGIReceiveEvent
+from hypercorn.typing import ASGISendEvent
+from hypercorn.typing import ConnectionState
+from hypercorn.typing import HTTPScope
 from quart import Quart
 from quart import Response
 from quart import request
@@ -15,8 +19,9 @@ from quart import request
 from internals import one_task_http_connection
 from tests.conftest import until
 
-SCOPE: dict[str, Any] = {
+SCOPE: HTTPScope = {
     "type": "http",
+    "asgi": {"version": "3.0"},
     "http_version": "1.1",
     "method": "POST",
     "scheme": "http",
@@ -27,6 +32,8 @@ SCOPE: dict[str, Any] = {
     "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
     "client": ("127.0.0.1", 1),
     "server": ("127.0.0.1", 2),
+    "state": ConnectionState({}),
+    "extensions": {},
 }
 
 
@@ -48,24 +55,27 @@ def _app(seen: dict[str, Any]) -> Quart:
     return app
 
 
-class _Client:
+class AsgiClient:
     """An ASGI server's side of one request: its message queue and what the app sent."""
 
-    def __init__(self) -> None:
-        self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.messages.put_nowait({"type": "http.request", "body": b"{}", "more_body": False})
+    def __init__(self, body: bytes = b"{}") -> None:
+        self.messages: asyncio.Queue[ASGIReceiveEvent] = asyncio.Queue()
+        self.messages.put_nowait({"type": "http.request", "body": body, "more_body": False})
         self.sent: list[dict[str, Any]] = []
 
-    async def send(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
+    async def receive(self) -> ASGIReceiveEvent:
+        return await self.messages.get()
+
+    async def send(self, message: ASGISendEvent) -> None:
+        self.sent.append(dict(message))
 
 
 async def test_the_handler_runs_in_the_servers_task() -> None:
     seen: dict[str, Any] = {}
     app = _app(seen)
-    client = _Client()
+    client = AsgiClient()
     async with app.test_app():
-        task = asyncio.create_task(app(SCOPE, client.messages.get, client.send))  # type: ignore[arg-type]
+        task = asyncio.create_task(app(SCOPE, client.receive, client.send))
         await task
     assert seen["task"] is task, "no extra handler task"
     assert seen["body"] == b"{}"
@@ -74,13 +84,13 @@ async def test_the_handler_runs_in_the_servers_task() -> None:
 
 
 @asynccontextmanager
-async def _held_request() -> AsyncIterator[tuple[asyncio.Task[None], _Client, dict[str, Any]]]:
+async def _held_request() -> AsyncIterator[tuple[asyncio.Task[None], AsgiClient, dict[str, Any]]]:
     """A request whose handler is waiting (30 s) when the block starts."""
     seen: dict[str, Any] = {"hold_s": 30}
     app = _app(seen)
-    client = _Client()
+    client = AsgiClient()
     async with app.test_app():
-        task = asyncio.create_task(app(SCOPE, client.messages.get, client.send))  # type: ignore[arg-type]
+        task = asyncio.create_task(app(SCOPE, client.receive, client.send))
         await until(lambda: "body" in seen, "the handler read the body and waits")
         yield task, client, seen
 

@@ -29,7 +29,7 @@ async def scrape(app: Quart) -> tuple[str, Samples]:
     response = await app.test_client().get("/metrics")
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain; version=0.0.4")
-    text = (await response.get_data()).decode()
+    text = await response.get_data(as_text=True)
     samples: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
