@@ -75,7 +75,7 @@ async def _upstream() -> AsyncIterator[ScriptedUpstream]:
 def _make_app(tmp_path: Any) -> AppFactory:
     @asynccontextmanager
     async def factory(settings: Settings) -> AsyncIterator[Quart]:
-        app = create_app(settings)
+        app = create_app(settings, freeze_heap=False)
         async with app.test_app():
             yield app
 

@@ -28,7 +28,7 @@ from tests.conftest import content_of
 from tests.conftest import frames
 from tests.conftest import stream
 
-pytestmark = pytest.mark.embedded
+pytestmark = [pytest.mark.embedded, pytest.mark.slow]
 
 LOCAL = "local/smollm2-135m-instruct"
 STATUS = "/api/proxy/llm/v1/status"
@@ -50,7 +50,7 @@ async def _local_app(runtime_dir: Path) -> AsyncIterator[Quart]:
         }
     )
     assert settings.embedded_enabled
-    app = create_app(settings)
+    app = create_app(settings, freeze_heap=False)
     async with app.test_app():
         yield app
 
@@ -155,7 +155,7 @@ async def test_broken_embedded_model_leaves_other_providers_working(
                 ],
             }
         )
-        app = create_app(settings)
+        app = create_app(settings, freeze_heap=False)
         async with app.test_app():
             errors = [r for r in caplog.records if r.levelname == "ERROR"]
             assert len(errors) == 1
@@ -180,7 +180,7 @@ async def test_agent_turn_with_the_embedded_model(runtime_dir: Path, token: str)
             "agent": {"max_tokens": 96},
         }
     )
-    app = create_app(settings)
+    app = create_app(settings, freeze_heap=False)
     async with app.test_app():
         status, _, writes = await stream(
             app,

@@ -38,6 +38,8 @@ from tests.serving import ROOT
 from tests.serving import free_port
 from tests.serving import hypercorn_service
 
+pytestmark = pytest.mark.slow  # the fuzzing: ~10 s
+
 # The document is generated from the routes alone (no server is needed to build it).
 schema = schemathesis.openapi.from_dict(build_openapi(create_app(settings_for(None))))
 # Valid and invalid inputs: invalid ones must be refused with a documented 4xx, never a 5xx.

@@ -35,6 +35,8 @@ from internals import tiktoken_constructor_args
 from internals import write_hypercorn_pid_file
 from tests.quart_app.test_connection import SCOPE
 from tests.quart_app.test_connection import AsgiClient
+from tests.worker_arguments import MARKED_BIND
+from tests.worker_arguments import report_worker_arguments
 
 
 def changed(library: str, assumption: str) -> str:
@@ -224,17 +226,6 @@ def test_tiktoken_constructor_args_are_tiktokens_own_with_our_ranks() -> None:
         )
 
 
-MARKED_BIND = ["127.0.0.1:5699"]
-
-
-def _report_worker_arguments(**kwargs: Any) -> None:
-    """A spawned "worker": sets the event it finds through internals when config matches."""
-    event = hypercorn_worker_argument("shutdown_event")
-    config = hypercorn_worker_argument("config")
-    if getattr(config, "bind", None) == MARKED_BIND and event is not None:
-        event.set()
-
-
 def test_hypercorn_worker_argument_reads_what_the_master_passed() -> None:
     import hypercorn.run
 
@@ -255,7 +246,7 @@ def test_hypercorn_worker_argument_reads_what_the_master_passed() -> None:
     context = multiprocessing.get_context("spawn")
     event = context.Event()
     child = context.Process(
-        target=_report_worker_arguments, kwargs=hypercorn_worker_kwargs(config, None, event)
+        target=report_worker_arguments, kwargs=hypercorn_worker_kwargs(config, None, event)
     )
     child.start()
     child.join(60)

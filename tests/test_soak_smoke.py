@@ -14,7 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # ~50 s: the soak itself
 
 
 def test_soak_30_seconds(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ async def test_no_model_and_an_unreachable_upstream_are_readable_too(
 
 
 async def test_a_refusal_in_band_over_real_http(upstream: ScriptedUpstream, token: str) -> None:
-    app = create_app(settings_for(upstream, credits={"welcome_credits": 0}))
+    app = create_app(settings_for(upstream, credits={"welcome_credits": 0}), freeze_heap=False)
     async with served(app) as base, aiohttp.ClientSession() as session:
         async with session.post(base + AGENT, json=TURN, headers=auth(token)) as response:
             assert response.status == 200

@@ -234,7 +234,7 @@ async def test_empty_binary_frame_is_a_bad_frame_not_a_crash(
     upstream: ScriptedUpstream, token: str
 ) -> None:
     # Only a real server delivers this frame (Quart hands it over as None).
-    app = create_app(settings_for(upstream))
+    app = create_app(settings_for(upstream), freeze_heap=False)
     async with (
         served(app) as base,
         aiohttp.ClientSession() as client,

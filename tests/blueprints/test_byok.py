@@ -178,7 +178,10 @@ async def test_a_bare_key_goes_to_its_issuer_for_models_and_completions(
     if provider_header is not None:
         headers["X-BYOK-Provider"] = provider_header
     settings = settings_for(None, byok={"allowed_networks": ["127.0.0.0/8"]})
-    async with served(create_app(settings)) as base, aiohttp.ClientSession() as session:
+    async with (
+        served(create_app(settings, freeze_heap=False)) as base,
+        aiohttp.ClientSession() as session,
+    ):
         async with session.get(base + "/api/proxy/llm/v1/models", headers=headers) as models:
             assert models.status == 200
             listed = [m["id"] for m in (await models.json())["data"]]
@@ -205,7 +208,10 @@ async def test_a_host_that_does_not_encode_is_400_over_real_http(
     """The header's bytes as a client sends them (UTF-8), read by hypercorn (issue 14, 8)."""
     headers = auth(token, **{"X-BYOK-API-Key": KEY, "X-BYOK-Base-URL": base_url})
     settings = settings_for(upstream, byok={"allowed_hosts": ["localhost"]})
-    async with served(create_app(settings)) as base, aiohttp.ClientSession() as session:
+    async with (
+        served(create_app(settings, freeze_heap=False)) as base,
+        aiohttp.ClientSession() as session,
+    ):
         for method, path, body in (
             ("POST", FRONTEND_CHAT, chat_body()),
             ("GET", "/api/proxy/llm/v1/models", None),

@@ -9,6 +9,7 @@ import aiohttp
 import orjson
 from quart import Quart
 
+from quart_app import create_app
 from testing.upstream import Fault
 from testing.upstream import Script
 from testing.upstream import ScriptedUpstream
@@ -109,7 +110,7 @@ async def test_client_disconnect_cancels_upstream_and_frees_slot(
     upstream: ScriptedUpstream, make_app: AppFactory, token: str
 ) -> None:
     upstream.script = Script(tokens=500, delay_s=0.02)
-    app = __import__("quart_app").create_app(settings_for(upstream))
+    app = create_app(settings_for(upstream), freeze_heap=False)
     async with served(app) as base, aiohttp.ClientSession() as session:
         response = await session.post(base + FRONTEND_CHAT, json=chat_body(), headers=auth(token))
         assert response.status == 200
@@ -135,7 +136,7 @@ async def test_writes_hold_whole_frames_over_real_http(
     upstream: ScriptedUpstream, token: str
 ) -> None:
     upstream.script = Script(tokens=40, pieces=None)
-    app = __import__("quart_app").create_app(settings_for(upstream))
+    app = create_app(settings_for(upstream), freeze_heap=False)
     async with (
         served(app) as base,
         aiohttp.ClientSession() as session,

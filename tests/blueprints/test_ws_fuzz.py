@@ -135,6 +135,7 @@ async def _session(app: Quart, token: str, frames: list[str | bytes]) -> None:
         assert refused.response.status_code < 500
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40,
     deadline=None,

@@ -40,6 +40,7 @@ async def test_per_worker_state_is_announced(
     assert (PER_WORKER_WARNING in caplog.text) is warned
 
 
+@pytest.mark.slow  # two hypercorn workers
 async def test_hypercorn_workers_say_their_limits_are_per_worker(tmp_path: Path) -> None:
     config = tmp_path / "service.toml"
     config.write_text(

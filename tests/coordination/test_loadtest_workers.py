@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.slow]  # ~25 s: four workers under load
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -47,6 +47,7 @@ _FRESH_WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh interpreter importing the service
 def test_a_proxy_worker_never_imports_the_agent_stack() -> None:
     # A fresh interpreter: the suite itself has imported everything long ago.
     script = _FRESH_WORKER.format(heavy=_HEAVY)

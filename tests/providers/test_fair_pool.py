@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable
 from collections.abc import Callable
@@ -74,14 +75,23 @@ def queued(app: Quart, count: int) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+async def let_go(holder: asyncio.Task[Any]) -> None:
+    """The holder's client leaves (its stream has served its purpose): its slot comes back."""
+    holder.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await holder
+    assert holder.cancelled()
+
+
 async def test_the_last_slot_goes_to_the_user_who_was_turned_away(
     upstream: ScriptedUpstream, make_app: AppFactory
 ) -> None:
-    upstream.enqueue(Script(tokens=60, delay_s=0.01), Script(tokens=200, delay_s=0.01))
+    # The second stream must outlast the first by a few requests: 0.3 s against 1 s.
+    upstream.enqueue(Script(tokens=30, delay_s=0.01), Script(tokens=100, delay_s=0.01))
     async with make_app(pool_settings(upstream, capacity=2)) as app:
         client = app.test_client()
         first = asyncio.create_task(stream(app, FRONTEND_CHAT, chat_body(), user("alice")))
-        await until(lambda: upstream.active_streams == 1, "the first stream (60 tokens) runs")
+        await until(lambda: upstream.active_streams == 1, "the first stream runs")
         second = asyncio.create_task(stream(app, FRONTEND_CHAT, chat_body(), user("alice")))
         await until(lambda: upstream.active_streams == 2, "the second stream runs")
         assert (await status(app))["busy"] is True  # alone, alice may use every slot
@@ -126,14 +136,14 @@ async def test_by_default_a_full_pool_answers_409_at_once(
             FRONTEND_CHAT, json=chat_body(), headers=user("bob")
         )
         assert response.status_code == 409 and time.monotonic() - started < 0.5
-        await holder
+        await let_go(holder)
 
 
 async def test_waiting_requests_are_served_in_fair_order(
     upstream: ScriptedUpstream, make_app: AppFactory
 ) -> None:
     upstream.script = Script(tokens=5, delay_s=0.02)
-    upstream.enqueue(Script(tokens=50, delay_s=0.02))  # the holder's
+    upstream.enqueue(Script(tokens=25, delay_s=0.02))  # the holder's: 0.5 s
     async with make_app(pool_settings(upstream, capacity=1, queue_wait_s=10)) as app:
         holder = asyncio.create_task(stream(app, FRONTEND_CHAT, tagged("x"), user("xavier")))
         await until(lambda: upstream.active_streams == 1, "the holder streams")
@@ -166,7 +176,7 @@ async def test_a_bounded_wait_ends_in_409_and_leaves_the_queue(
         assert waited.status_code == 409 and 0.2 <= time.monotonic() - started < 1.2
         assert full.status_code == 409  # the queue (max 1) was full: answered at once
         assert (await status(app))["providers"][0]["queue_length"] == 0
-        await holder
+        await let_go(holder)
 
 
 async def test_a_waiter_that_disconnects_leaves_the_queue(

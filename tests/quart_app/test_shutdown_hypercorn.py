@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from testing.upstream import Script
 from testing.upstream import ScriptedUpstream
@@ -19,6 +20,8 @@ from tests.conftest import SECRET
 from tests.serving import Served
 from tests.serving import hypercorn_service
 from tests.serving import stream_and_act
+
+pytestmark = pytest.mark.slow  # a real hypercorn per test, ~2.5 s each
 
 
 def _service(upstream: ScriptedUpstream, db: Path, grace_s: float) -> dict[str, Any]:

@@ -147,6 +147,7 @@ def test_restarts_back_off_exponentially_up_to_a_cap() -> None:
     assert delays == sorted(delays)
 
 
+@pytest.mark.slow
 async def test_a_killed_worker_is_replaced_while_the_others_keep_streaming(
     tmp_path: Path, upstream: ScriptedUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -209,6 +210,7 @@ async def test_a_killed_worker_is_replaced_while_the_others_keep_streaming(
     assert served.log().count('"event":"drain"') == 2, "both workers drained"
 
 
+@pytest.mark.slow
 async def test_a_worker_that_cannot_start_is_backed_off_and_comes_back(
     tmp_path: Path, upstream: ScriptedUpstream
 ) -> None:
@@ -264,6 +266,7 @@ def _seconds(ts: str) -> float:
     return time.mktime(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + float(ts[19:-1])
 
 
+@pytest.mark.slow
 async def test_sighup_replaces_every_worker_and_lets_streams_finish(
     tmp_path: Path, upstream: ScriptedUpstream
 ) -> None:
@@ -287,6 +290,7 @@ async def test_sighup_replaces_every_worker_and_lets_streams_finish(
     assert events.count("reload") == 1 and events.count("worker_exit") == 0
 
 
+@pytest.mark.slow
 async def test_a_worker_retired_by_max_requests_is_replaced(
     tmp_path: Path, upstream: ScriptedUpstream
 ) -> None:
