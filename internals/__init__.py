@@ -79,7 +79,7 @@ def one_task_http_connection() -> type[ASGIHTTPConnection]:
 
     from quart.asgi import ASGIHTTPConnection
 
-    log = logging.getLogger("quart_app.connection")
+    log = logging.getLogger("quart_app.connection")  # its name before it moved here
 
     class OneTaskHTTPConnection(ASGIHTTPConnection):
         async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
