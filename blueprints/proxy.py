@@ -75,6 +75,7 @@ async def _chat(reasoning: ReasoningMode) -> Response:
         params=chat.sampling_params(),
         reasoning=reasoning,
         keep_alive=chat.keep_alive,
+        continuation=request.headers.get("X-Stream-Continuation", "").lower() != "off",
     )
     gateway = get_services().gateway
     if not chat.stream and "application/json" in request.headers.get("Accept", ""):

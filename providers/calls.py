@@ -200,7 +200,7 @@ class ModelCalls:
     async def open_stream(
         self,
         route: Route,
-        payload: Mapping[str, Any],
+        payload: Mapping[str, Any] | Callable[[Upstream], Mapping[str, Any]],
         request_id: str,
         *,
         started: float,
@@ -210,7 +210,9 @@ class ModelCalls:
 
         Args:
             route: Where it may go (``route.lease`` is used first, then failover).
-            payload: The call's fields (messages, max_tokens, sampling); see ``request_body``.
+            payload: The call's fields (messages, max_tokens, sampling), or a function of the
+                upstream that gives them (a continuation is asked differently per upstream);
+                see ``request_body``.
             request_id: Forwarded upstream as ``X-Request-Id``.
             started: ``time.monotonic()`` when the service received the call.
             mode: The observer's label for the call.
@@ -221,7 +223,8 @@ class ModelCalls:
             nonlocal waited
             sent = time.monotonic()
             try:
-                body = request_body(payload, upstream, route.model, True)
+                fields = payload(upstream) if callable(payload) else payload
+                body = request_body(fields, upstream, route.model, True)
                 stream = await upstream.open_stream(body, request_id)
                 try:
                     first = await anext(stream.chunks(), b"")

@@ -72,6 +72,13 @@ class ServerSettings(_Section):
     ``shutting_down`` error frame; keep it below hypercorn's ``graceful_timeout``."""
     readiness_cache_s: float = Field(default=5.0, ge=0, le=300)
     """How long ``/readyz`` reuses a provider probe, so probes never hammer upstreams."""
+    stream_continuations: int = Field(default=2, ge=0, le=10)
+    """How many times a stream cut mid-answer (reset, timeout, bad chunk, in-band upstream
+    error) is continued from where it stopped, on the same or another provider, before it
+    ends with the error frame; 0 turns continuation off. Per request:
+    ``X-Stream-Continuation: off``; per provider: ``continuation``."""
+    continuation_backoff_s: float = Field(default=0.25, ge=0, le=30)
+    """Pause before asking again (doubled for each further continuation)."""
     metrics_enabled: bool = True
     """Serve Prometheus metrics at ``/metrics`` (see README: several workers)."""
 

@@ -144,6 +144,12 @@ class Metrics:
             ["provider", "kind", "phase"],
             registry=r,
         )
+        self.continuations = Counter(
+            "storywriter_stream_continuations",
+            "Streams cut mid-answer that were continued (resumed) or could not be (failed).",
+            ["provider", "outcome"],
+            registry=r,
+        )
         self.open_streams = Gauge(
             "storywriter_open_streams",
             "Streamed (SSE) responses being sent right now.",
