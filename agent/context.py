@@ -12,12 +12,16 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from typing import Literal
 from typing import Protocol
 
 if TYPE_CHECKING:  # only annotations: importing the agent's context stays light
     from langchain_core.language_models import BaseChatModel
 
-__all__ = ["AgentContext", "ChatModelSource"]
+__all__ = ["AgentContext", "ChatModelSource", "ModelProfile"]
+
+ModelProfile = Literal["small", "large"]
+"""How much a turn leaves to the model (``[agent] model_profile``, ``auto`` resolved)."""
 
 
 class ChatModelSource(Protocol):
@@ -58,3 +62,8 @@ class AgentContext:
     default fits the embedded model's 2,048-token slots; raise it for larger models."""
     max_operations: int = 5
     """Operations performed per message; extra ones are dropped."""
+    model_profile: ModelProfile = "large"
+    """``large``: the model classifies the message and proposes edits freely. ``small``:
+    explicit requests are parsed by code (``agent.commands``) and the model only writes
+    the open parts, one short grammar-constrained field set per call, within a prompt a
+    2,048-token context (and ~120 prompt tokens/s on one CPU thread) can afford."""

@@ -32,6 +32,7 @@ from providers.billing import Settlement
 from providers.pricing import estimate_reservation
 from providers.tokens import estimate_prompt_tokens
 from providers.upstream import Upstream
+from quart_app.agent_profile import agent_profile
 from quart_app.errors import APIError
 from quart_app.services import get_services
 
@@ -114,6 +115,7 @@ async def start_turn(
         supports_json_schema=config.supports_json_schema,
         structured_temperature=config.structured_temperature,
         max_scenario_chars=config.max_scenario_chars,
+        model_profile=await agent_profile(config, pool, byok),
     )
     events = stream_turn(
         runtime.graph,
