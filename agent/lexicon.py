@@ -24,6 +24,7 @@ __all__ = [
     "LANGUAGES",
     "LOCATION_FIELD_NOUNS",
     "LOCATION_KIND",
+    "MEANINGS",
     "MODIFY_VERBS",
     "NUMBERS",
     "PERSONALITY_WORDS",
@@ -481,3 +482,27 @@ FAULT_WORDS = frozenset(
     }
 )  # fmt: skip
 """Words of a complaint: "the villain feels flat" asks for the villain to change."""
+
+MEANINGS: dict[str, frozenset[str]] = {
+    "old": frozenset({"old", "age", "aged", "grey", "gray", "elder", "wrinkl", "white-hair",
+                      "year", "sixt", "sevent", "eight", "fift", "weather", "stoop"}),
+    "young": frozenset({"young", "youth", "teen", "child", "boy", "girl", "year", "kid"}),
+    "dark": frozenset({"dark", "shadow", "grim", "gloom", "black", "sinister", "ominous",
+                       "bleak", "night", "menac", "danger", "brood"}),
+    "danger": frozenset({"danger", "deadl", "threat", "violen", "crime", "murder", "risk",
+                         "knife", "blood", "gang"}),
+    "happ": frozenset({"happ", "joy", "hope", "cheer", "smil", "laugh", "celebrat", "reunit",
+                       "peace", "together", "warm", "free", "love"}),
+    "menac": frozenset({"menac", "threat", "fear", "dread", "sinister", "cruel", "cold",
+                        "danger", "ruthless", "intimidat"}),
+    "scar": frozenset({"scar", "terrif", "fear", "dread", "horror", "creep"}),
+    "mysteri": frozenset({"myster", "secret", "enigm", "hidden", "unknown", "shadow",
+                          "quiet", "strange", "riddl"}),
+    "sad": frozenset({"sad", "grief", "sorrow", "tear", "melanch", "loss", "mourn"}),
+    "funn": frozenset({"funny", "humor", "humour", "joke", "laugh", "wit", "comic"}),
+    "tall": frozenset({"tall", "tower", "height", "long-legged", "lanky"}),
+    "bitter": frozenset({"bitter", "melanch", "wistful", "sad", "regret"}),
+    "burn": frozenset({"burn", "ash", "char", "scorch", "fire", "ember", "smok", "ruin"}),
+}  # fmt: skip
+"""Stems of a request's words -> stems a text that carries them out may use instead
+("make her older" is done by "her hair has gone grey")."""

@@ -24,6 +24,7 @@ from agent.lexicon import EXPLAIN_VERBS
 from agent.lexicon import FAULT_WORDS
 from agent.lexicon import FILLERS
 from agent.lexicon import LOCATION_FIELD_NOUNS
+from agent.lexicon import MEANINGS
 from agent.lexicon import MODIFY_VERBS
 from agent.lexicon import ROLE_SYNONYMS
 from agent.lexicon import ROLE_WORDS
@@ -49,6 +50,8 @@ COPY_CHARS = 32
 """Characters in common with another text that make a copy."""
 SHOT_CHARS = 18
 """Characters in common with a worked example that make a copy of it."""
+_WHOLE_CHARS = 16
+"""A shorter text of the scenario found whole in a model's text is copied too."""
 
 _FIELD_WORDS = {
     w
@@ -118,12 +121,13 @@ def tidy(text: str) -> str:
             break
         kept.append(sentence)
     text = " ".join(kept)
+    lowered = text.casefold()
     for size in range(60, 14, -1):  # a phrase that comes back ("a man with a scarf, ...")
         for start in range(0, max(len(text) - 2 * size, 0)):
-            piece = text[start : start + size]
-            again = text.find(piece, start + size)
+            again = lowered.find(lowered[start : start + size], start + size)
             if again != -1:
-                text = text[:again].rstrip(" ,;-")
+                clause = max(text.rfind(mark, 0, again) for mark in ",;.")
+                text = text[: clause if clause > start else again].rstrip(" ,;-")
                 break
         else:
             continue
@@ -140,12 +144,23 @@ def junk(text: str) -> bool:
     )
 
 
+_LABEL_KEYS = frozenset(
+    {"id", "name", "title", "alias", "role", "gender", "location", "characters", "userId"}
+)
+
+
+def _prose_key(key: Any) -> bool:
+    """Keys holding prose: not names (mentioning an entity is no copy), ids or photos."""
+    text = str(key)
+    return text not in _LABEL_KEYS and not text.endswith(("Id", "Url", "data", "mime_type"))
+
+
 def scenario_texts(value: Any) -> list[str]:
     """Every text of a scenario (or part of one) a model could copy."""
     if isinstance(value, str):
-        return [value] if len(value) >= COPY_CHARS else []
+        return [value] if len(value) >= _WHOLE_CHARS else []
     if isinstance(value, Mapping):
-        return [t for k, v in value.items() if "data" not in str(k) for t in scenario_texts(v)]
+        return [t for k, v in value.items() if _prose_key(k) for t in scenario_texts(v)]
     if isinstance(value, list):
         return [t for item in value for t in scenario_texts(item)]
     return []
@@ -154,13 +169,14 @@ def scenario_texts(value: Any) -> list[str]:
 def copied(text: str, sources: Iterable[str], chars: int = COPY_CHARS) -> bool:
     """Whether ``text`` repeats ``chars`` characters of one of ``sources``."""
     flat = " ".join(text.split()).casefold()
-    if len(flat) < chars:
-        return False
     windows = {flat[i : i + chars] for i in range(0, len(flat) - chars + 1, 3)}
-    return any(
-        any(window in " ".join(source.split()).casefold() for window in windows)
-        for source in sources
-    )
+    for source in sources:
+        other = " ".join(source.split()).casefold()
+        if len(other) >= _WHOLE_CHARS and other in flat:  # a short text taken whole
+            return True
+        if any(window in other for window in windows):
+            return True
+    return False
 
 
 def _stem(word: str) -> str:
@@ -178,11 +194,17 @@ def keywords(request: str, names: Iterable[str]) -> set[str]:
 
 
 def on_topic(text: str, wanted: set[str]) -> bool:
-    """Whether ``text`` carries one of the request's words (any when there are none)."""
+    """Whether ``text`` carries one of the request's words or a word of the same meaning.
+
+    "older" is carried by "grey" or "age"; any text is fine when the request has none.
+    """
     if not wanted:
         return True
+    stems = set(wanted)
+    for stem in wanted:
+        stems |= MEANINGS.get(stem, frozenset())
     said = words(text)
-    return any(word.startswith(stem) for stem in wanted for word in said)
+    return any(word.startswith(stem) for stem in stems for word in said)
 
 
 def _name_variants(names: Iterable[str]) -> list[str]:
@@ -241,7 +263,8 @@ def writer_words(request: str, names: Iterable[str]) -> str:
         flags=re.I,
     )
     text = re.sub(
-        r"^.*?\b(?:should|must|needs? to|has to|ought to)\s+(?:be|have|become|get|look|feel|seem)"
+        r"^.*?\b(?:should|must|needs? to|has to|ought to)\s+(?:be|have|become|get|look|feel|seem"
+        r"|wear|carry|own|speak|talk|act|live)"
         r"\s+|^.*?\b(?:needs|deserves|could use|lacks)\s+|^.*?\b(?:feels?|seems?|is|are|sounds?"
         r"|looks?|reads?)\s+(?=(?:too|so|kind of|a bit|rather|really|very)?\s*\w)",
         "",
@@ -260,7 +283,7 @@ def writer_words(request: str, names: Iterable[str]) -> str:
         return f"No longer {faults}."
     if not said:
         return ""
-    first = said[0]
-    if first in ("more", "less") or (first.endswith("er") and len(said) <= 4):
+    comparative = any(w in ("more", "less") or (w.endswith("er") and len(w) > 4) for w in said[:3])
+    if comparative and len(said) <= 5:
         return f"Now {text}."
     return text[:1].upper() + text[1:] + "."

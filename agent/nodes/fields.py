@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from typing import Literal
 
+from langchain_core.messages import BaseMessage
 from langchain_core.messages import HumanMessage
 from langchain_core.messages import SystemMessage
 
@@ -76,6 +77,9 @@ WRITER_WORDS = "the AI model's text did not fit, so I used your words"
 SAMPLING = {"frequency_penalty": 0.8}
 """A small model at temperature 0 loops; a frequency penalty keeps its text moving (0.8
 measured on SmolLM2-135M; llama.cpp's repeat_penalty broke its JSON instead)."""
+RETRY_SAMPLING = {"frequency_penalty": 1.0, "temperature": 0.8}
+"""A second try, when only a model can make the change: greedy decoding gives the same
+text again, some randomness gives another."""
 
 _REWRITE_VERBS = frozenset(
     {"rewrite", "redo", "replace", "reword", "rephrase", "redesign", "rework", "transform",
@@ -144,6 +148,33 @@ class _Written:
     """Whether the writer's words replaced the model's text."""
 
 
+async def _ask(
+    runtime: NodeRuntime,
+    prompt: list[BaseMessage],
+    schema: type[TextAnswer],
+    *,
+    field: str,
+    current: str,
+    sampling: Mapping[str, Any],
+) -> str:
+    """One call for a field's text; empty when the model gave nothing valid."""
+    try:
+        answer = await ask_structured(
+            runtime.context,
+            schema,
+            prompt,
+            name=f"{field}_text",
+            validation_context={"current": current},
+            max_repairs=0,
+            max_tokens=200,
+            guide=False,
+            sampling=sampling,
+        )
+    except AgentOutputError:
+        return ""
+    return tidy(answer.text) if schema is not ShortText else answer.text.strip(" .")
+
+
 async def _write(
     runtime: NodeRuntime,
     state: State,
@@ -151,19 +182,32 @@ async def _write(
     field: str,
     current: Any,
     what: str,
+    about: str = "",
     kind: str = "",
 ) -> _Written:
-    """Have the model write one field's change; check it; fall back to the writer's words."""
+    """Have the model write one field's change; check it; fall back to the writer's words.
+
+    Args:
+        runtime: LangGraph runtime carrying the ``AgentContext``.
+        state: The turn's state.
+        field: The field to change.
+        current: Its current value.
+        what: What it belongs to, in words ("the character Mira").
+        about: A few words about it ("mentor"), for a sentence to add: the current text
+            is not shown then, a small model would only repeat it.
+        kind: ``writingStyle`` for its keys (their labels differ).
+    """
     label = field_label(field, kind)
     request = task_text(state)
     mode = _mode(field, current, request)
     text = " ".join(current.split()) if isinstance(current, str) and current.strip() else ""
     system = {"add": SMALL_ADD, "replace": SMALL_REPLACE, "short": SMALL_SHORT}[mode]
+    shown = (about or "(see the request)") if mode == "add" else (text[:LONG] or "(empty)")
     task = fill(
         SMALL_EDIT_TASK,
         Label=label[:1].upper() + label[1:],
         what=what,
-        current=text[:LONG] or "(empty)",
+        current=shown,
         request=request,
     )
     schemas: dict[Mode, type[TextAnswer]] = {
@@ -171,41 +215,35 @@ async def _write(
         "replace": text_schema(field),
         "short": ShortText,
     }
-    schema = schemas[mode]
+    prompt = [
+        SystemMessage(fill(system, label=label, what=what)),
+        *edit_shots(mode),
+        HumanMessage(task),
+    ]
     names = _names(state.working)
-    try:
-        answer = await ask_structured(
-            runtime.context,
-            schema,
-            [
-                SystemMessage(fill(system, label=label, what=what)),
-                *edit_shots(mode),
-                HumanMessage(task),
-            ],
-            name=f"{field}_text",
-            validation_context={"current": text},
-            max_repairs=0,
-            max_tokens=200,
-            guide=False,
-            sampling=SAMPLING,
-        )
-        written = tidy(answer.text) if mode != "short" else answer.text.strip(" .")
-    except AgentOutputError:
-        written = ""
     sources = scenario_texts(state.working)
     others = [s for s in sources if " ".join(s.split()) != text] if mode == "replace" else sources
     shots = [shot for _, shot in EDIT_SHOTS.values()]
-    fits = (
-        bool(written)
-        and not junk(written)
-        and not copied(written, others)
-        and not copied(written, shots, SHOT_CHARS)
-        and on_topic(written, keywords(request, names))
-    )
-    if fits:
-        value = _appended(text, written, " ") if mode == "add" else written
-        return _Written(value, own_words=False)
+    wanted = keywords(request, names)
+
+    def fits(written: str) -> bool:
+        return (
+            bool(written)
+            and not junk(written)
+            and not copied(written, others)
+            and not copied(written, shots, SHOT_CHARS)
+            and on_topic(written, wanted)
+        )
+
     own = writer_words(request, names)
+    attempts = [SAMPLING] if own else [SAMPLING, RETRY_SAMPLING]  # only a model can do it
+    for sampling in attempts:
+        written = await _ask(
+            runtime, prompt, schemas[mode], field=field, current=text, sampling=sampling
+        )
+        if fits(written):
+            value = _appended(text, written, " ") if mode == "add" else written
+            return _Written(value, own_words=False)
     if not own:
         raise AgentError(
             f"I understood that you want to change the {label} of {what}, but the AI model's "
@@ -217,6 +255,12 @@ async def _write(
         phrase = phrase[:1].lower() + phrase[1:]
         return _Written(f"{text}, but {phrase}" if text else phrase, own_words=True)
     return _Written(_appended(text, own, " "), own_words=True)
+
+
+def _about(entity: Mapping[str, Any]) -> str:
+    """A few words about an entity for a small model: name and role, never long texts."""
+    parts = [entity.get(k) for k in ("name", "title", "role", "gender")]
+    return ", ".join(str(p) for p in parts if isinstance(p, str) and p.strip())
 
 
 def _example(field: str, what: str) -> str:
@@ -253,6 +297,7 @@ async def _edit_entities(
                 field=field,
                 current=entity.get(field),
                 what=f"the {kind} {entity_label(entity)}",
+                about=_about(entity),
             )
             values[field] = written.value
             used_words = used_words or written.own_words

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from agent.commands import Command
+from agent.commands import from_intent
 from agent.commands import parse_request
 from agent.commands import split_clauses
 from agent.targets import resolve
@@ -350,3 +351,33 @@ def test_a_story_request_never_becomes_a_new_scenario_by_accident() -> None:
     parsed = parse_request("Add more tension to the story arc", _scenario())
     assert parsed is not None
     assert [(c.action, c.target) for c in parsed] == [("modification", "storyarc")]
+
+
+def test_typographic_quotes_and_dashes() -> None:
+    command = _one("Rename the scene \u2018Arrival\u2019 to \u201cLandfall\u201d")
+    assert (_ids(command), command.values) == ((ARRIVAL,), {"title": "Landfall"})
+    command = _one("I\u2019d like a rival for Aria \u2013 a duellist named Vex")
+    assert (command.action, command.values["name"]) == ("creation", "Vex")
+
+
+@pytest.mark.parametrize(
+    ("action", "target", "message", "expected"),
+    [
+        # Code finds what it is about; the model's target is only a fallback.
+        ("modification", "scenario", "the middle part drags, Mira is dull", ("character", (MIRA,))),
+        ("modification", "character", "the dialogue drags", ("writingStyle", ())),
+        ("details", "scenario", "what about the Gull though", ("character", (BRAM,))),
+        # Nothing identified: an answer in prose, never a guessed edit.
+        ("modification", "scenario", "the middle part drags on forever", ("general", ())),
+        # A model's guess never deletes and never replaces the scenario.
+        ("deletion", "character", "ugh, Mira", ("general", ())),
+        ("creation", "scenario", "something new please", ("general", ())),
+    ],
+)
+def test_from_intent(
+    action: Any, target: Any, message: str, expected: tuple[str, tuple[str, ...]]
+) -> None:
+    command = from_intent(action, target, message, _scenario())
+    assert command.target == expected[0]
+    if expected[1]:
+        assert _ids(command) == expected[1]
