@@ -26,6 +26,7 @@ from agent.errors import AgentError
 from agent.errors import AgentOutputError
 from agent.examples import EDIT_SHOTS
 from agent.examples import edit_shots
+from agent.lexicon import FAULT_WORDS
 from agent.nodes.common import NodeRuntime
 from agent.patches import SCENARIO_PROTECTED
 from agent.patches import changed_fields
@@ -86,6 +87,9 @@ _REWRITE_VERBS = frozenset(
      "improve", "polish", "tighten", "shorten", "condense", "trim", "simplify", "streamline",
      "fix", "sharpen", "refine"}
 )  # fmt: skip
+_SHORTER = frozenset(
+    {"tighten", "shorten", "condense", "trim", "shorter", "briefer", "tighter", "concise"}
+)
 _FIELD_LABELS = {
     "extraInfo": "notes",
     "visualDescription": "description",
@@ -225,6 +229,9 @@ async def _write(
     others = [s for s in sources if " ".join(s.split()) != text] if mode == "replace" else sources
     shots = [shot for _, shot in EDIT_SHOTS.values()]
     wanted = keywords(request, names)
+    said = set(words(request))
+    faults = said & FAULT_WORDS  # "the dialogue is too stiff": the fix must not be stiff
+    shorter = bool(said & _SHORTER) and mode == "replace" and bool(text)
 
     def fits(written: str) -> bool:
         return (
@@ -233,6 +240,8 @@ async def _write(
             and not copied(written, others)
             and not copied(written, shots, SHOT_CHARS)
             and on_topic(written, wanted)
+            and not faults & set(words(written))
+            and (not shorter or len(written) < len(text))
         )
 
     own = writer_words(request, names)

@@ -187,3 +187,23 @@ async def test_explain_shows_a_small_model_only_the_entity(
     (call,) = models.calls
     assert "Bram Holt" in call.system and "Aria Stone" not in call.system
     assert call.kwargs["max_tokens"] == 200
+
+
+async def test_a_fix_that_repeats_the_complaint_does_not_fit(
+    graph: AgentGraph, small: AgentContext, models: FakeModels, scenario: dict[str, Any]
+) -> None:
+    models.script("communicationStyle_text", json.dumps({"text": "stiff and formal"}))
+    frames = await run_turn(graph, small, "The dialogue feels stiff", scenario)
+    after = apply_frames(scenario, frames)
+    assert after["writingStyle"]["communicationStyle"] == "no longer stiff"
+    assert WRITER_WORDS in prose(frames)
+
+
+async def test_tighten_asks_for_a_shorter_text(
+    graph: AgentGraph, small: AgentContext, models: FakeModels, scenario: dict[str, Any]
+) -> None:
+    longer = json.dumps({"text": "A courier crosses a drowned empire, slowly and at length."})
+    shorter = json.dumps({"text": "A courier crosses a sunken realm."})
+    models.script("synopsis_text", longer, shorter)
+    frames = await run_turn(graph, small, "Tighten the synopsis", scenario)
+    assert apply_frames(scenario, frames)["synopsis"] == "A courier crosses a sunken realm."
