@@ -67,6 +67,7 @@ from quart_app.config import Settings
 __all__ = ["Run", "evaluate", "main", "select"]
 
 AGENT_PATH = "/api/streaming_agent/scenario/stream"
+MODELS_PATH = "/api/proxy/llm/v1/models"
 RESULTS = Path(__file__).resolve().parent / "results"
 TURN_LIMIT_S = 300.0
 SCRIPTED_MODEL = "scripted-model"
@@ -87,6 +88,8 @@ class Run:
         self.model = model
         self.config = config
         self.profile = profile
+        self.served: str | None = None
+        """The model the agent used, as the service lists it (known once it has run)."""
 
     @property
     def label(self) -> str:
@@ -220,6 +223,13 @@ async def _turn(client: Any, token: str, case: Case, before: Mapping[str, Any]) 
     )
 
 
+async def _default_model(client: Any, token: str) -> str | None:
+    """The model the agent uses when none is configured: the pool's default, listed first."""
+    response = await client.get(MODELS_PATH, headers={"Authorization": f"Bearer {token}"})
+    listed = (await response.get_json() or {}).get("data") or []
+    return str(listed[0]["id"]) if listed else None
+
+
 @asynccontextmanager
 async def _upstream(run: Run, oracle: Oracle) -> AsyncIterator[ScriptedUpstream | None]:
     if not run.scripted:
@@ -241,9 +251,11 @@ async def evaluate(
     results = []
     try:
         async with _upstream(run, oracle) as upstream:
-            app = create_app(run.settings(secret, runtime_dir, upstream))
+            settings = run.settings(secret, runtime_dir, upstream)
+            app = create_app(settings)
             async with app.test_app():
                 client = app.test_client()
+                run.served = settings.agent.model or await _default_model(client, token)
                 # One untimed turn first: it loads the agent stack (as the frontend's
                 # /stream/health probe does before a writer's first message) and the
                 # model's weights into the page cache.
@@ -285,13 +297,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         mark = "ok " if result.correct else ("bad" if result.valid else "ERR")
         print(f"{mark} {result.seconds:6.1f} s  {result.id}", file=sys.stderr, flush=True)
 
+    load_before = os.getloadavg()[0]
     results = asyncio.run(evaluate(run, cases, progress))
     header = {
         "label": run.label,
-        "model": run.model or ("scripted" if run.scripted else "configured default"),
+        "model": run.served or run.model or "unknown",
         "profile": run.profile or "auto",
         "date": now(),
         "machine": machine(),
+        "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     out = args.out or RESULTS / f"agent_eval-{run.label}.json"
     write_json(out, header, results)

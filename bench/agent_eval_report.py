@@ -151,7 +151,8 @@ def render(header: dict[str, Any], results: Sequence[CaseResult]) -> str:
     lines = [
         f"Agent evaluation - {header['label']}: model {header['model']}, "
         f"profile {header['profile']}; {header['date']}, {header['machine']['cpus']} cores "
-        f"({header['machine']['cpu']}), Python {header['machine']['python']}",
+        f"({header['machine']['cpu']}), Python {header['machine']['python']}, load average "
+        f"{header['load'][0]} at the start and {header['load'][1]} at the end",
         "",
         "| operation | cases | accuracy | valid output | turn p50 | turn p95 "
         "| first token p50 | first token p95 |",

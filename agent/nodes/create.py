@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent import events
-from agent.commands import Command
+from agent.command import Command
 from agent.llm_schemas import CharacterDraft
 from agent.llm_schemas import LocationDraft
 from agent.llm_schemas import ScenarioDraft

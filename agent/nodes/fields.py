@@ -21,7 +21,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.messages import HumanMessage
 from langchain_core.messages import SystemMessage
 
-from agent.commands import Command
+from agent.command import Command
 from agent.errors import AgentError
 from agent.errors import AgentOutputError
 from agent.examples import EDIT_SHOTS

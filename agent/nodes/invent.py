@@ -20,7 +20,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.messages import SystemMessage
 from pydantic import BaseModel
 
-from agent.commands import Command
+from agent.command import Command
 from agent.errors import AgentOutputError
 from agent.examples import SCENARIO_SHOT
 from agent.examples import SKETCH_SHOTS

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent import events
-from agent.commands import Command
+from agent.command import Command
 from agent.llm_schemas import CharacterEdit
 from agent.llm_schemas import LocationEdit
 from agent.llm_schemas import ScenarioEdit
