@@ -233,31 +233,35 @@ async def _write(
     faults = said & FAULT_WORDS  # "the dialogue is too stiff": the fix must not be stiff
     shorter = bool(said & _SHORTER) and mode == "replace" and bool(text)
 
-    def fits(written: str) -> bool:
-        return (
-            bool(written)
-            and not junk(written)
-            and not copied(written, others)
-            and not copied(written, shots, SHOT_CHARS)
-            and on_topic(written, wanted)
-            and not faults & set(words(written))
-            and (not shorter or len(written) < len(text))
+    def why_not(written: str) -> str | None:
+        """Why a text does not fit, in words for the writer; None when it fits."""
+        checks = (
+            (not written or junk(written), "it gave no usable text"),
+            (copied(written, others), "it repeated other parts of the story"),
+            (copied(written, shots, SHOT_CHARS), "it copied its example"),
+            (not on_topic(written, wanted), "it was not about what you asked"),
+            (bool(faults & set(words(written))), "it said the same problem again"),
+            (shorter and len(written) >= len(text), "it was not shorter"),
         )
+        return next((reason for failed, reason in checks if failed), None)
 
     own = writer_words(request, names)
     attempts = [SAMPLING] if own else [SAMPLING, RETRY_SAMPLING]  # only a model can do it
+    reason = "it gave no usable text"
     for sampling in attempts:
         written = await _ask(
             runtime, prompt, schemas[mode], field=field, current=text, sampling=sampling
         )
-        if fits(written):
+        found = why_not(written)
+        if found is None:
             value = _appended(text, written, " ") if mode == "add" else written
             return _Written(value, own_words=False)
+        reason = found
     if not own:
         raise AgentError(
             f"I understood that you want to change the {label} of {what}, but the AI model's "
-            "text did not fit the request (it repeated other parts of the story). Try saying "
-            f'what to change, for example: "{_example(field, what)}", or use a larger model.'
+            f"text did not fit the request ({reason}). Try saying what to change, for "
+            f'example: "{_example(field, what)}", or use a larger model.'
         )
     if mode == "short":
         phrase = own.removeprefix("Now ").rstrip(".")

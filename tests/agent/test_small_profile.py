@@ -97,6 +97,7 @@ async def test_a_request_only_a_model_can_do_fails_with_what_to_try(
     message = frames[-2]
     assert isinstance(message, ChatEvent) and message.streaming is False
     assert "I understood that you want to change the synopsis of the story" in message.content
+    assert "(it repeated other parts of the story)" in message.content
     assert '"Rewrite the synopsis: <the new text>"' in message.content
     assert statuses(frames)[-1] == "error"
 
@@ -207,3 +208,14 @@ async def test_tighten_asks_for_a_shorter_text(
     models.script("synopsis_text", longer, shorter)
     frames = await run_turn(graph, small, "Tighten the synopsis", scenario)
     assert apply_frames(scenario, frames)["synopsis"] == "A courier crosses a sunken realm."
+
+
+async def test_the_failure_says_why_the_text_did_not_fit(
+    graph: AgentGraph, small: AgentContext, models: FakeModels, scenario: dict[str, Any]
+) -> None:
+    longer = json.dumps({"text": "A courier crosses a drowned empire, slowly and at length."})
+    models.script("synopsis_text", longer, longer)
+    frames = await run_turn(graph, small, "Shorten the synopsis", scenario)
+    message = frames[-2]
+    assert isinstance(message, ChatEvent)
+    assert "(it was not shorter)" in message.content
