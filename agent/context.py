@@ -9,6 +9,7 @@ a slot is held only while a call runs, never across a whole turn.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,10 +19,29 @@ from typing import Protocol
 if TYPE_CHECKING:  # only annotations: importing the agent's context stays light
     from langchain_core.language_models import BaseChatModel
 
-__all__ = ["AgentContext", "ChatModelSource", "ModelProfile"]
+__all__ = ["AgentContext", "ChatModelSource", "ModelProfile", "resolve_profile"]
 
 ModelProfile = Literal["small", "large"]
 """How much a turn leaves to the model (``[agent] model_profile``, ``auto`` resolved)."""
+
+
+def resolve_profile(setting: str, kinds: Iterable[str]) -> ModelProfile:
+    """The profile of a turn: the configured one, or ``auto`` decided by provider kind.
+
+    The embedded model (kind ``local``, SmolLM2-135M by default) follows instructions
+    weakly and reads prompts at ~120 tokens/s: ``small``. Anything else - a hosted API,
+    LM Studio, Ollama, vLLM, a user's own key - is ``large`` unless the operator says
+    otherwise, because only they know how big the model behind it is.
+
+    Args:
+        setting: ``[agent] model_profile``: ``auto``, ``small`` or ``large``.
+        kinds: The kinds of the upstreams that may serve the turn's calls (a BYOK
+            upstream included); none known counts as large.
+    """
+    if setting in ("small", "large"):
+        return "small" if setting == "small" else "large"
+    found = set(kinds)
+    return "small" if found == {"local"} else "large"
 
 
 class ChatModelSource(Protocol):

@@ -1,14 +1,13 @@
-"""Resolve ``[agent] model_profile = "auto"`` for one turn, from who serves the model.
+"""Resolve ``[agent] model_profile`` for one turn, from who serves the agent's model.
 
-The embedded model (provider kind ``local``, SmolLM2-135M by default) follows instructions
-weakly and reads prompts at ~120 tokens/s: it gets the ``small`` profile. Anything else -
-a hosted API, LM Studio, Ollama, vLLM, a user's own key - gets ``large`` unless the
-operator says otherwise, because only they know how big the model behind it is.
+The rule itself is ``agent.context.resolve_profile`` (small only for the embedded
+``local`` kind); this looks up the kinds of the upstreams that serve the turn.
 """
 
 from __future__ import annotations
 
 from agent.context import ModelProfile
+from agent.context import resolve_profile
 from providers.pool import ProviderPool
 from providers.upstream import Upstream
 from quart_app.config import AgentSettings
@@ -27,9 +26,8 @@ async def agent_profile(
         byok: The caller's own upstream, if the turn uses one.
     """
     if config.model_profile != "auto":
-        return config.model_profile
+        return resolve_profile(config.model_profile, ())
     if byok is not None:
-        return "large"
+        return resolve_profile("auto", [byok.settings.kind])
     members = await pool.candidates(config.model or await pool.default_model())
-    local = bool(members) and all(m.upstream.settings.kind == "local" for m in members)
-    return "small" if local else "large"
+    return resolve_profile("auto", [m.upstream.settings.kind for m in members])

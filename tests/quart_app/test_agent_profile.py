@@ -81,3 +81,14 @@ def test_a_wrong_profile_is_refused_at_startup() -> None:
         Settings.load({"STORYWRITER_AGENT__MODEL_PROFILE": "tiny"})
     loaded = Settings.load({"STORYWRITER_AGENT__MODEL_PROFILE": "small"})
     assert loaded.agent.model_profile == "small"
+
+
+def test_the_rule_itself() -> None:
+    from agent.context import resolve_profile
+
+    assert resolve_profile("auto", ["local"]) == "small"
+    assert resolve_profile("auto", ["local", "local"]) == "small"
+    assert resolve_profile("auto", []) == "large"
+    assert resolve_profile("auto", ["local", "ollama"]) == "large"
+    assert resolve_profile("small", ["openai"]) == "small"
+    assert resolve_profile("large", ["local"]) == "large"
