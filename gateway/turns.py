@@ -102,6 +102,7 @@ class AgentTurns:
             raise MessageTooLong(config.max_message_chars)
         graph = await self.loader.get()  # loads the agent stack on the first turn
         from agent.context import AgentContext  # loaded by now: plain dictionary lookups
+        from agent.context import resolve_profile
         from agent.stream import stream_turn
         from providers.chat_models import PoolChatModels
         from providers.chat_models import TurnUsage
@@ -129,12 +130,18 @@ class AgentTurns:
         except BaseException:
             self._settle(request_id, user_id, usage, started, UsageStatus.UPSTREAM_ERROR, byok)
             raise
+        kinds = (
+            [byok.settings.kind]
+            if byok is not None
+            else [m.upstream.settings.kind for m in route.candidates or []]
+        )
         context = AgentContext(
             models=models,
             model=config.model,
             supports_json_schema=config.supports_json_schema,
             structured_temperature=config.structured_temperature,
             max_scenario_chars=config.max_scenario_chars,
+            model_profile=resolve_profile(config.model_profile, kinds),
         )
         events = stream_turn(
             graph, message=message, scenario=scenario, history=history, context=context
