@@ -112,6 +112,15 @@ class LocalRateLimiter:
             Measure(tok_ok, tok_level, tok_wait),
         )
 
+    def count_in(self, user: str) -> None:
+        """Count a request admitted elsewhere (by Redis) as in flight here too.
+
+        The Redis limiter's twin counts every request its worker runs, so that, should
+        Redis fail, the fallback's concurrency limit sees the streams already running.
+        """
+        if self._policy.concurrent_requests:
+            self._inflight[user] = self._inflight.get(user, 0) + 1
+
     def finish(self, user: str, entry: str, token_delta: int, *, shared: bool = False) -> None:  # noqa: D102
         if self._policy.concurrent_requests:
             count = self._inflight.get(user, 0) - 1

@@ -21,6 +21,8 @@ from typing import Literal
 from typing import NamedTuple
 from typing import Protocol
 
+from coordination.workers import worker_share
+
 __all__ = ["Grant", "LimitName", "LimitPolicy", "RateLimitExceeded", "RateLimiter", "Verdict"]
 
 LimitName = Literal["requests", "concurrency", "tokens"]
@@ -40,6 +42,14 @@ class LimitPolicy:
     def enabled(self) -> bool:
         """Any limit is on."""
         return bool(self.requests_per_minute or self.concurrent_requests or self.tokens_per_minute)
+
+    def per_worker(self, workers: int) -> LimitPolicy:
+        """What one of ``workers`` workers may admit on its own (the Redis fallback)."""
+        return LimitPolicy(
+            requests_per_minute=worker_share(self.requests_per_minute, workers),
+            concurrent_requests=worker_share(self.concurrent_requests, workers),
+            tokens_per_minute=worker_share(self.tokens_per_minute, workers),
+        )
 
     def header(self) -> str:
         """``RateLimit-Policy``: every enabled quota (draft-ietf-httpapi-ratelimit-headers)."""

@@ -29,6 +29,8 @@ from coordination.slots.local import LocalSlots
 from coordination.slots.rules import Slots
 from coordination.slots.shared import RedisSlots
 from tests.conftest import require_services
+from tests.coordination.redis_server import RedisServer
+from tests.coordination.redis_server import running_redis_server
 
 REDIS_URL = os.environ.get("STORYWRITER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -86,6 +88,13 @@ async def _fresh_prefix(redis_url: str) -> AsyncIterator[str]:
         await client.aclose()
 
 
+@pytest.fixture(name="redis_server")
+async def _redis_server() -> AsyncIterator[RedisServer]:
+    """A ``redis-server`` of the test's own, which the test may stop and restart."""
+    async with running_redis_server() as server:
+        yield server
+
+
 @pytest.fixture(name="prefix")
 async def _prefix(redis_url: str) -> AsyncIterator[str]:
     async with _fresh_prefix(redis_url) as prefix:
@@ -140,7 +149,7 @@ async def _workers(redis_url: str, prefix: str) -> AsyncIterator[Worker]:
     async def make(ttl_s: float = 15.0, mode: str = "fail", url: str = redis_url) -> Shared:
         redis = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         guard = RedisGuard(mode=mode, timeout_s=0.5, retry_interval_s=0.2, where="test")  # type: ignore[arg-type]
-        shared = Shared(redis, guard, LeaseKeeper(redis, guard, ttl_s), prefix)
+        shared = Shared(redis, guard, LeaseKeeper(redis, guard, ttl_s, prefix), prefix)
         made.append(shared)
         return shared
 
