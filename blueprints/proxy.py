@@ -16,9 +16,9 @@ from providers.gateway import ChatCall
 from providers.relay import ReasoningMode
 from quart_app.facade import byok_upstream
 from quart_app.facade import chat_tokens
+from quart_app.facade import cheap_read
 from quart_app.facade import current_caller
 from quart_app.facade import get_services
-from quart_app.facade import rate_exempt
 from quart_app.facade import rate_limit
 
 __all__ = ["blueprint"]
@@ -27,14 +27,14 @@ blueprint = Blueprint("proxy", __name__, url_prefix="/api/proxy/llm/v1")
 
 
 @blueprint.get("/status")
-@rate_exempt
+@cheap_read(by="address")  # no token: flood-guarded per client address, when configured
 async def get_status() -> dict[str, Any]:
     """``busy`` is true exactly when a new request would have to wait for a provider slot."""
     return await get_services().pool.status()
 
 
 @blueprint.get("/models")
-@rate_limit
+@cheap_read  # the frontend polls it: a user at their request limit still sees the list
 async def get_models() -> dict[str, Any]:
     """The model ids the caller can use (their own upstream's with BYOK headers)."""
     current_caller()

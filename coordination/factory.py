@@ -89,6 +89,8 @@ def policy_of(limits: LimitsSettings) -> LimitPolicy:
         requests_per_minute=limits.requests_per_minute,
         concurrent_requests=limits.concurrent_requests,
         tokens_per_minute=limits.tokens_per_minute,
+        reads_per_minute=limits.reads_quota,
+        address_reads_per_minute=limits.address_reads_per_minute,
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ADMIT",
     "FINISH",
     "LEAVE",
+    "READ",
     "RENEW",
     "SCRIPTS",
     "SLOT_ACQUIRE",
@@ -98,6 +99,23 @@ elseif ok_r == 1 and ok_c == 1 and ok_t == 1 then
 end
 return {allowed, ok_r, math.floor(lr * 1000), math.ceil(wr), ok_c, n,
         ok_t, math.floor(lt * 1000), math.ceil(wt)}
+"""
+)
+
+# One cheap read: the requests bucket of ADMIT, alone. KEYS: reads bucket. ARGV: quota.
+READ = (
+    _NOW
+    + _LEAK
+    + """
+local quota = tonumber(ARGV[1])
+local level = leak(KEYS[1], quota / 60000)
+local ok, wait = 1, 0
+if level + 1 > quota then
+  ok = 0; wait = (level + 1 - quota) / (quota / 60000)
+else
+  level = level + 1; store(KEYS[1], level, quota / 60000)
+end
+return {ok, math.floor(level * 1000), math.ceil(wait)}
 """
 )
 
@@ -286,4 +304,4 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[5])}
 )
 
 #: Every script, loaded once at startup so that the first EVALSHA never misses.
-SCRIPTS = (ADMIT, FINISH, RENEW, SLOT_ACQUIRE, SLOT_RELEASE, LEAVE, SLOT_USAGE)
+SCRIPTS = (ADMIT, FINISH, READ, RENEW, SLOT_ACQUIRE, SLOT_RELEASE, LEAVE, SLOT_USAGE)

@@ -13,6 +13,7 @@ from quart_app.errors import APIError
 from quart_app.errors import error_parts
 from quart_app.limit_hooks import check_message_limits
 from quart_app.limit_markers import chat_tokens
+from quart_app.limit_markers import cheap_read
 from quart_app.limit_markers import rate_exempt
 from quart_app.limit_markers import rate_limit
 from quart_app.operations import get_operations
@@ -24,6 +25,7 @@ __all__ = [
     "APIError",
     "byok_upstream",
     "chat_tokens",
+    "cheap_read",
     "check_message_limits",
     "current_caller",
     "error_parts",

@@ -25,8 +25,11 @@ from coordination.limits.rules import LimitPolicy
 from coordination.limits.rules import Measure
 from coordination.limits.rules import Verdict
 from coordination.limits.rules import decide
+from coordination.limits.rules import decide_read
 from coordination.lua import ADMIT
 from coordination.lua import FINISH
+from coordination.lua import READ
+from coordination.workers import worker_share
 
 __all__ = ["RedisRateLimiter"]
 
@@ -55,9 +58,11 @@ class RedisRateLimiter:
             policy.tokens_per_minute,
         ]
         self._ttl_ms = int(lease_ttl_s * 1000)
+        self._workers = workers
         self._local = LocalRateLimiter(policy.per_worker(workers))
         self._admit = redis.register_script(ADMIT)
         self._finish = redis.register_script(FINISH)
+        self._read = redis.register_script(READ)
 
     def _keys(self, user: str) -> list[str]:
         base = f"{self._prefix}:rl:{{{user}}}"
@@ -88,6 +93,16 @@ class RedisRateLimiter:
             Measure(ok_t == 1, level_t / 1000, wait_t / 1000),
             shared=True,
         )
+
+    async def admit_read(self, key: str, quota: int) -> Verdict:  # noqa: D102
+        keys = [f"{self._prefix}:rd:{{{key}}}"]
+        try:
+            ok, level, wait = await self._guard.run(lambda: self._read(keys=keys, args=[quota]))
+        except RedisDown:
+            if self._guard.mode == "fail":
+                raise self._guard.unavailable() from None
+            return self._local.read_now(key, worker_share(quota, self._workers))
+        return decide_read(quota, Measure(ok == 1, level / 1000, wait / 1000), shared=True)
 
     def finish(self, user: str, entry: str, token_delta: int, *, shared: bool) -> None:  # noqa: D102
         keys = self._keys(user)

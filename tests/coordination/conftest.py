@@ -23,7 +23,9 @@ from redis.asyncio import Redis
 
 from coordination.guard import RedisGuard
 from coordination.leases import LeaseKeeper
+from coordination.limits.local import LocalRateLimiter
 from coordination.limits.rules import LimitPolicy
+from coordination.limits.rules import RateLimiter
 from coordination.limits.shared import RedisRateLimiter
 from coordination.slots.local import LocalSlots
 from coordination.slots.rules import Slots
@@ -188,6 +190,31 @@ async def _make_slots(request: pytest.FixtureRequest) -> AsyncIterator[SlotsFact
 
         async def redis(capacity: int, **options: Any) -> Slots:
             return shared.slots(capacity, **options)
+
+        yield redis
+
+
+LimiterFactory = Callable[[LimitPolicy], Awaitable[RateLimiter]]
+
+
+@pytest.fixture(
+    name="make_limiter", params=["local", pytest.param("redis", marks=pytest.mark.redis)]
+)
+async def _make_limiter(request: pytest.FixtureRequest) -> AsyncIterator[LimiterFactory]:
+    """The same rate-limit rules, in memory and in Redis."""
+    if request.param == "local":
+
+        async def local(policy: LimitPolicy) -> RateLimiter:
+            return LocalRateLimiter(policy)
+
+        yield local
+        return
+    url = await _require_redis()
+    async with _fresh_prefix(url) as prefix, _workers(url, prefix) as make:
+        shared = await make()
+
+        async def redis(policy: LimitPolicy) -> RateLimiter:
+            return shared.limiter(policy)
 
         yield redis
 

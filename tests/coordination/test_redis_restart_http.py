@@ -79,9 +79,9 @@ async def call(session: aiohttp.ClientSession, base: str, path: str, user: str) 
         return response.status
 
 
-async def used_redis(direct: Redis, user: str) -> bool:
-    """The user's request bucket is in Redis: their last request was counted there."""
-    return bool(await direct.exists(f"{PREFIX}:rl:{{{user}}}:r"))
+async def used_redis(direct: Redis, user: str, bucket: str = "rl:{%s}:r") -> bool:
+    """The user's bucket (default: requests) is in Redis: it was counted there."""
+    return bool(await direct.exists(f"{PREFIX}:{bucket % user}"))
 
 
 async def until(condition: Any, within_s: float, what: str) -> float:
@@ -184,9 +184,8 @@ async def test_one_user_never_streams_more_than_the_limit_across_a_restart(
             await redis_server.start()
 
             async def recovered() -> bool:
-                return await call(session, base, MODELS, "bob") == 200 and await used_redis(
-                    direct, "bob"
-                )
+                reads = await call(session, base, MODELS, "bob")
+                return reads == 200 and await used_redis(direct, "bob", "rd:{u:%s}")
 
             await until(recovered, 3.0, "the service uses Redis again")
             after = await alice.start(10)
