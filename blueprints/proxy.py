@@ -12,6 +12,7 @@ from quart import request
 
 from blueprints.schemas import ChatRequest
 from blueprints.sse import sse_response
+from providers.byok_models import BYOK_MODELS
 from providers.gateway import ChatCall
 from providers.relay import ReasoningMode
 from quart_app.facade import byok_upstream
@@ -40,7 +41,7 @@ async def get_models() -> dict[str, Any]:
     current_caller()
     byok = await byok_upstream()
     if byok is not None:
-        pairs = [(model, "byok") for model in await byok.list_models()]
+        pairs = [(model, "byok") for model in await BYOK_MODELS.models(byok)]
     else:
         pairs = await get_services().pool.list_models()
     data = [{"id": model, "object": "model", "owned_by": owner} for model, owner in pairs]
