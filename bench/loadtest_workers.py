@@ -85,7 +85,9 @@ async def phase_limits(
     answer_json = {**headers(user), "Accept": "application/json"}
 
     async def lane(count: int) -> None:
-        # Fewer lanes than the concurrency quota: only the per-minute quota may refuse.
+        # Lanes well under the concurrency quota: only the per-minute quota may refuse (a
+        # request's in-flight entry leaves Redis in the background just after its answer,
+        # which on a loaded machine can lag behind the lane's next request).
         # Completions: /models is a cheap read that the request quota does not count.
         for _ in range(count):
             async with session.post(a.base + CHAT, json=request, headers=answer_json) as response:
@@ -94,7 +96,7 @@ async def phase_limits(
                 if response.status == 429:
                     statuses[orjson.loads(body)["detail"]["limit"]] += 1
 
-    lanes = max(1, opts.concurrent - 1)
+    lanes = max(1, opts.concurrent - 2)
     await asyncio.gather(*(lane(burst // lanes) for _ in range(lanes)))
     burst = burst // lanes * lanes
     elapsed = time.monotonic() - started

@@ -31,7 +31,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from coordination.guard import RedisDown
 from coordination.guard import RedisGuard
 from coordination.leases import LeaseKeeper
 from coordination.limits.admission import RateLimits
@@ -144,7 +143,7 @@ async def open_coordination(
     stack.push_async_callback(keeper.aclose)
     stack.push_async_callback(guard.drain)
     workers = _fallback_workers(settings)
-    if await _warm_up(redis, keeper):
+    if await _warm_up(redis):
         log.info("rate limits and pool slots are shared through Redis at %s", where)
     else:
         log.error("Redis at %s does not answer at startup: requests get on_redis_error", where)
@@ -189,11 +188,13 @@ def _fallback_workers(settings: CoordinationSettings) -> int:
     return workers
 
 
-async def _warm_up(redis: Redis, keeper: LeaseKeeper) -> bool:
-    """Load the scripts, set this worker's marker and open a few connections.
+async def _warm_up(redis: Redis) -> bool:
+    """Load the scripts (no NOSCRIPT round trip later) and open a few connections.
 
     A restart empties Redis's script cache too; redis-py's ``Script`` answers NOSCRIPT
     by loading the script and calling it again, so a restart costs one round trip more.
+    This worker's marker is set by its first decision (``LeaseKeeper.call``), not here:
+    a slow start must not open the guard.
     """
     try:
         async with asyncio.timeout(_WARM_UP_S):
@@ -201,9 +202,8 @@ async def _warm_up(redis: Redis, keeper: LeaseKeeper) -> bool:
                 for script in SCRIPTS:
                     pipe.script_load(script)
                 await pipe.execute()
-            await keeper.renew_now()
             await asyncio.gather(*(redis.ping() for _ in range(_WARM_CONNECTIONS)))
-    except (RedisError, RedisDown, OSError, TimeoutError):
+    except (RedisError, OSError, TimeoutError):
         return False
     return True
 
