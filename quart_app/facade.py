@@ -16,6 +16,7 @@ from quart_app.errors import error_parts
 from quart_app.errors import refusals_in_band
 from quart_app.limit_hooks import check_message_limits
 from quart_app.limit_markers import chat_tokens
+from quart_app.limit_markers import cheap_read
 from quart_app.limit_markers import rate_exempt
 from quart_app.limit_markers import rate_limit
 from quart_app.operations import get_operations
@@ -30,6 +31,7 @@ __all__ = [
     "agent_health",
     "byok_upstream",
     "chat_tokens",
+    "cheap_read",
     "check_message_limits",
     "current_caller",
     "error_parts",
