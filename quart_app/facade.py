@@ -10,6 +10,7 @@ the factory or the wiring, and the wiring can import blueprints without a cycle.
 from __future__ import annotations
 
 from quart_app.agent_health import agent_health
+from quart_app.console_access import console_admin
 from quart_app.errors import APIError
 from quart_app.errors import ErrorParts
 from quart_app.errors import error_parts
@@ -31,6 +32,7 @@ __all__ = [
     "byok_upstream",
     "chat_tokens",
     "check_message_limits",
+    "console_admin",
     "current_caller",
     "error_parts",
     "get_operations",
