@@ -8,13 +8,14 @@ static and holds no secret, so it is served to anyone; it asks the operator for 
 
 from __future__ import annotations
 
+from credits.ledger import Ledger
 from quart_app.auth import Caller
 from quart_app.config import ConsoleSettings
 from quart_app.errors import APIError
 from quart_app.services import current_caller
 from quart_app.services import get_services
 
-__all__ = ["console_admin", "is_admin"]
+__all__ = ["console_admin", "console_ledger", "is_admin"]
 
 
 def is_admin(caller: Caller, settings: ConsoleSettings) -> bool:
@@ -40,3 +41,11 @@ def console_admin() -> Caller:
         "" if settings.has_admins else " (none is configured: [console] admin_users or admin_role)"
     )
     raise APIError(403, "FORBIDDEN", f"the console is for admins only{why}")
+
+
+def console_ledger() -> Ledger:
+    """The ledger, or 404 ``CREDITS_DISABLED`` when credits are off."""
+    ledger = get_services().ledger
+    if ledger is None:
+        raise APIError(404, "CREDITS_DISABLED", "credits are not enabled on this service")
+    return ledger
