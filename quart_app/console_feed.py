@@ -31,7 +31,7 @@ __all__ = ["MAX_STREAMS_LISTED", "console_feed", "console_snapshot"]
 
 log = logging.getLogger(__name__)
 #: Streams listed in a snapshot (the oldest); the total is always sent.
-MAX_STREAMS_LISTED = 50
+MAX_STREAMS_LISTED = 30
 _MODELS_TIMEOUT_S = 2.0
 _KEEP_ALIVE = b": keep-alive\n\n"
 
