@@ -49,8 +49,9 @@ async def _models(member: PoolMember) -> list[str]:
 async def console_snapshot(operations: Operations) -> dict[str, Any]:
     """The pool, its providers and this worker's streams, now."""
     services = operations.services
-    if services is None:
-        return {"providers": [], "streams": [], "streams_total": 0, "busy": False}
+    if services is None:  # starting or stopped: nothing to show yet
+        empty: dict[str, Any] = {"providers": [], "streams": [], "streams_total": 0}
+        return {**empty, "busy": False, "window_s": None, "worker": os.getpid()}
     pool = services.pool
     members = pool.members
     names = [m.upstream.name for m in members]

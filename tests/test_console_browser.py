@@ -107,6 +107,7 @@ async def _service(tmp_path: Path) -> AsyncIterator[tuple[str, Services, Scripte
                 "sample_interval_s": 0.25,
             },
             server={"access_log": False, "log_level": "WARNING"},
+            byok={"allow_private_addresses": True},  # the "own" upstream is on loopback too
         )
         app = create_app(settings)
         async with served(app) as base:
@@ -218,6 +219,19 @@ async def test_the_console_in_a_real_browser(
         await expect(page.locator("#stat-provider")).to_have_text("scripted")
         await expect(page.locator("#stat-finish")).to_have_text("stop")
         await shot("04-playground-chat")
+
+        # The same through a BYOK upstream (the operator's own key): free, named byok.
+        await page.click("#chat-form summary")
+        await page.fill("#byok-key", "sk-operators-own-key")
+        await page.fill("#byok-base-url", upstream.base_url)
+        await page.click("#chat-models-refresh")
+        await expect(page.locator("#chat-model option")).to_have_text([f"{MODEL} (byok)"])
+        await page.click("#chat-send")
+        await expect(page.locator("#stat-provider")).to_have_text("byok")
+        await expect(page.locator("#stat-credits")).to_have_text("0")
+        await expect(page.locator("#chat-output")).to_have_text("".join(PIECES))
+        assert upstream.chat_requests[-1].headers["authorization"] == "Bearer sk-operators-own-key"
+        await page.fill("#byok-key", "")
 
         # An agent turn over the WebSocket: status steps, prose, the diff, the follow-ups.
         rename_mira_to_ann(upstream, delay_s=0.02)
