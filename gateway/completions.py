@@ -30,8 +30,8 @@ from gateway.settlement import Settlements
 from providers.calls import ModelCalls
 from providers.calls import OpenedStream
 from providers.calls import Route
+from providers.errors import CallEnded
 from providers.errors import ProviderError
-from providers.errors import ShuttingDown
 from providers.relay import ReasoningMode
 from providers.relay import StreamRelay
 from providers.relay import error_frame
@@ -272,7 +272,7 @@ class Gateway:
                                     out = b""
                         tail = relay.finish()
                         break
-                    except ShuttingDown:
+                    except CallEnded:  # shutdown or an operator's cancel: never resumed
                         raise
                     except ProviderError as error:
                         opened.failed(error)
@@ -295,9 +295,9 @@ class Gateway:
                     extra["continuations"] = len(attempts) - 1
                 ending = UsageStatus.COMPLETED
                 yield out + tail + relay.trailer(_total(attempts), extra)
-            except ShuttingDown as stopped:
+            except CallEnded as ended:  # shutdown, or an operator's cancel (the console)
                 ending = UsageStatus.CANCELLED  # bill what was generated, as for a cancel
-                yield error_frame(stopped.message, "shutting_down")
+                yield error_frame(ended.message, ended.code.lower())
             except ProviderError as error:
                 ending = UsageStatus.UPSTREAM_ERROR
                 log.warning(

@@ -32,6 +32,7 @@ from gateway.holds import HoldPlan
 from gateway.holds import plan_hold
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
+from providers.errors import StreamCancelled
 from providers.tokens import estimate_prompt_tokens
 from providers.upstream import Upstream
 
@@ -195,9 +196,9 @@ class AgentTurns:
             async with aclosing(events) as frames:
                 async for event in frames:
                     if isinstance(event, StatusEvent) and event.metadata.error:
-                        ending = UsageStatus.UPSTREAM_ERROR
+                        ending = _failed_ending(event.metadata.code)
                     yield event
-            if ending != UsageStatus.UPSTREAM_ERROR:
+            if ending == UsageStatus.CLIENT_DISCONNECT:
                 ending = UsageStatus.COMPLETED
         except asyncio.CancelledError:
             ending = UsageStatus.CANCELLED
@@ -239,3 +240,8 @@ class AgentTurns:
             return record(await usage.all_calls())
 
         self.settlements.settle_when_counted(counting())
+
+
+def _failed_ending(code: str | None) -> UsageStatus:
+    """How a turn that ended with an error status is logged: an operator's cancel is a cancel."""
+    return UsageStatus.CANCELLED if code == StreamCancelled.code else UsageStatus.UPSTREAM_ERROR

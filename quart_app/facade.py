@@ -10,6 +10,10 @@ the factory or the wiring, and the wiring can import blueprints without a cycle.
 from __future__ import annotations
 
 from quart_app.agent_health import agent_health
+from quart_app.console_access import console_admin
+from quart_app.console_access import console_ledger
+from quart_app.console_feed import console_feed
+from quart_app.console_feed import console_snapshot
 from quart_app.errors import APIError
 from quart_app.errors import ErrorParts
 from quart_app.errors import error_parts
@@ -33,6 +37,10 @@ __all__ = [
     "chat_tokens",
     "cheap_read",
     "check_message_limits",
+    "console_admin",
+    "console_feed",
+    "console_ledger",
+    "console_snapshot",
     "current_caller",
     "error_parts",
     "get_operations",

@@ -200,6 +200,12 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def families(self) -> Iterable[Metric]:
+        """Every metric family: this worker's, or all workers' in multiprocess mode."""
+        if self.multiprocess:
+            return MultiProcessCollector(None).collect()  # type: ignore[no-untyped-call,no-any-return]
+        return self.registry.collect()
+
     def render(self, pool_status: Mapping[str, Any] | None) -> bytes:
         """The Prometheus text exposition, with pool gauges from ``pool_status``.
 
