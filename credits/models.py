@@ -83,6 +83,17 @@ class CallUsage:
     credits: int = 0
     """This call's share of the price; set by ``credits.pricing.price``."""
 
+    def at(self, credits: int) -> CallUsage:
+        """This call priced at ``credits`` (a new object: records are immutable)."""
+        return CallUsage(
+            self.provider,
+            self.model,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.multiplier,
+            credits,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class UsageRecord:

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Sequence
-from dataclasses import replace
 
 from credits.models import UsageRecord
 from credits.pricing import price
@@ -77,7 +76,7 @@ class Settlements:
         """``record`` priced by the one rule (all zeros when members do not pay)."""
         if self._charges:
             return price(record)
-        return record.priced([replace(call, credits=0) for call in record.calls])
+        return record.priced([call.at(0) for call in record.calls])
 
     def settle(self, record: UsageRecord) -> None:
         """Price ``record``, tell the listeners, then charge it; never raises."""
