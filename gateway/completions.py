@@ -248,6 +248,7 @@ class Gateway:
         byok: bool,
     ) -> AsyncIterator[bytes]:
         ending = UsageStatus.CLIENT_DISCONNECT
+        priced: UsageRecord | None = None  # the completed answer's record, priced once
         relay = StreamRelay(reasoning=call.reasoning, model=opened.model)
         attempts = [_Attempt(opened.upstream, source)]
         try:
@@ -286,9 +287,11 @@ class Gateway:
                 last.usage = last.source.now(relay.report, relay.attempt_text())
                 if last.usage is None:
                     last.usage = await last.source.counted(relay.report, relay.attempt_text())
-                record = self._record(call, attempts, started, UsageStatus.COMPLETED, byok)
+                priced = self.settlements.price(
+                    self._record(call, attempts, started, UsageStatus.COMPLETED, byok)
+                )
                 extra = {
-                    **_cost(self.settlements.price(record), opened.upstream, byok),
+                    **_cost(priced, opened.upstream, byok),
                     **start.capped(relay.finish_reason),
                 }
                 if len(attempts) > 1:
@@ -313,7 +316,10 @@ class Gateway:
             raise
         finally:
             opened.close()
-            self._settle(call, attempts, relay, started, ending, byok)
+            if priced is not None and ending == UsageStatus.COMPLETED:
+                self.settlements.settle_priced(priced)
+            else:
+                self._settle(call, attempts, relay, started, ending, byok)
 
     async def _resume(
         self,
@@ -464,10 +470,11 @@ class Gateway:
         byok_call = byok is not None
         usage = source.now(report, content)
         if usage is not None:
-            record = self._record(
-                call, [_Attempt(upstream, source, usage)], started, UsageStatus.COMPLETED, byok_call
+            attempt = _Attempt(upstream, source, usage)
+            priced = self.settlements.price(
+                self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
             )
-            self.settlements.settle(record)
+            self.settlements.settle_priced(priced)
         else:
             # Our own counts, settled by a task even if this request is cancelled meanwhile.
             counted: asyncio.Future[Usage] = asyncio.get_running_loop().create_future()
@@ -481,13 +488,15 @@ class Gateway:
             self.settlements.settle_when_counted(counting())
             usage = await counted
             attempt = _Attempt(upstream, source, usage)
-            record = self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
+            priced = self.settlements.price(
+                self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
+            )
         answer["usage"] = {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
         }
-        answer.update(_cost(self.settlements.price(record), upstream, byok_call))
+        answer.update(_cost(priced, upstream, byok_call))
         answer.update(start.capped(_finish_reason(answer)))
         return answer
 

@@ -80,12 +80,15 @@ class Settlements:
 
     def settle(self, record: UsageRecord) -> None:
         """Price ``record``, tell the listeners, then charge it; never raises."""
-        priced = self.price(record)
+        self.settle_priced(self.price(record))
+
+    def settle_priced(self, priced: UsageRecord) -> None:
+        """Tell the listeners about a record ``price`` already priced, then charge it."""
         for listener in self.listeners:
             try:
                 listener(priced)
             except Exception:  # a metrics bug must never cost a settlement
-                log.exception("a settlement listener failed for %s", record.request_id)
+                log.exception("a settlement listener failed for %s", priced.request_id)
         self.billing.settle(priced)
 
     def settle_when_counted(self, counting: Awaitable[UsageRecord]) -> None:
