@@ -10,7 +10,6 @@ in `Decimal`, which is exact for the values an operator writes.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from decimal import Decimal
 
 from credits.models import UsageRecord
@@ -21,11 +20,26 @@ __all__ = ["credits_for", "estimate_reservation", "price", "tokens_for"]
 
 def _as_decimal(multiplier: float | int | Decimal) -> Decimal:
     """Convert a multiplier to the decimal the operator meant, rejecting nonsense."""
-    # str() of a float is its shortest round-tripping repr: 0.1 -> "0.1", not 0.1000...0555.
-    value = multiplier if isinstance(multiplier, Decimal) else Decimal(str(multiplier))
+    if isinstance(multiplier, Decimal):
+        return _checked(multiplier, multiplier)
+    found = _DECIMALS.get(multiplier)
+    if found is None:
+        # str() of a float is its shortest round-tripping repr: 0.1 -> "0.1", not 0.10...055.
+        found = _checked(Decimal(str(multiplier)), multiplier)
+        if len(_DECIMALS) < 256:  # a deployment has a handful of multipliers
+            _DECIMALS[multiplier] = found
+    return found
+
+
+def _checked(value: Decimal, given: object) -> Decimal:
     if not value.is_finite() or value < 0:
-        raise ValueError(f"credit multiplier must be a finite number >= 0, got {multiplier!r}")
+        raise ValueError(f"credit multiplier must be a finite number >= 0, got {given!r}")
     return value
+
+
+#: Multipliers already converted: each request prices a few times (its hold, its cost, its
+#: settlement), always with the same few multipliers.
+_DECIMALS: dict[float | int, Decimal] = {}
 
 
 def credits_for(
@@ -91,13 +105,13 @@ def price(record: UsageRecord) -> UsageRecord:
         ``record`` with ``credits`` and each call's ``credits`` filled in.
     """
     delivered = record.completion_tokens > 0 or record.status == UsageStatus.COMPLETED
-    if record.byok or not delivered:
-        return record.priced([replace(call, credits=0) for call in record.calls])
+    free = record.byok or not delivered
     return record.priced(
         [
-            replace(
-                call,
-                credits=credits_for(call.prompt_tokens, call.completion_tokens, call.multiplier),
+            call.at(
+                0
+                if free
+                else credits_for(call.prompt_tokens, call.completion_tokens, call.multiplier)
             )
             for call in record.calls
         ]

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Sequence
-from dataclasses import replace
 
 from credits.models import UsageRecord
 from credits.pricing import price
@@ -77,16 +76,19 @@ class Settlements:
         """``record`` priced by the one rule (all zeros when members do not pay)."""
         if self._charges:
             return price(record)
-        return record.priced([replace(call, credits=0) for call in record.calls])
+        return record.priced([call.at(0) for call in record.calls])
 
     def settle(self, record: UsageRecord) -> None:
         """Price ``record``, tell the listeners, then charge it; never raises."""
-        priced = self.price(record)
+        self.settle_priced(self.price(record))
+
+    def settle_priced(self, priced: UsageRecord) -> None:
+        """Tell the listeners about a record ``price`` already priced, then charge it."""
         for listener in self.listeners:
             try:
                 listener(priced)
             except Exception:  # a metrics bug must never cost a settlement
-                log.exception("a settlement listener failed for %s", record.request_id)
+                log.exception("a settlement listener failed for %s", priced.request_id)
         self.billing.settle(priced)
 
     def settle_when_counted(self, counting: Awaitable[UsageRecord]) -> None:

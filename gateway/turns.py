@@ -32,6 +32,7 @@ from gateway.holds import HoldPlan
 from gateway.holds import plan_hold
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
+from providers.errors import StreamCancelled
 from providers.tokens import estimate_prompt_tokens
 from providers.upstream import Upstream
 
@@ -102,6 +103,7 @@ class AgentTurns:
             raise MessageTooLong(config.max_message_chars)
         graph = await self.loader.get()  # loads the agent stack on the first turn
         from agent.context import AgentContext  # loaded by now: plain dictionary lookups
+        from agent.context import resolve_profile
         from agent.stream import stream_turn
         from providers.chat_models import PoolChatModels
         from providers.chat_models import TurnUsage
@@ -129,12 +131,18 @@ class AgentTurns:
         except BaseException:
             self._settle(request_id, user_id, usage, started, UsageStatus.UPSTREAM_ERROR, byok)
             raise
+        kinds = (
+            [byok.settings.kind]
+            if byok is not None
+            else [m.upstream.settings.kind for m in route.candidates or []]
+        )
         context = AgentContext(
             models=models,
             model=config.model,
             supports_json_schema=config.supports_json_schema,
             structured_temperature=config.structured_temperature,
             max_scenario_chars=config.max_scenario_chars,
+            model_profile=resolve_profile(config.model_profile, kinds),
         )
         events = stream_turn(
             graph, message=message, scenario=scenario, history=history, context=context
@@ -188,9 +196,9 @@ class AgentTurns:
             async with aclosing(events) as frames:
                 async for event in frames:
                     if isinstance(event, StatusEvent) and event.metadata.error:
-                        ending = UsageStatus.UPSTREAM_ERROR
+                        ending = _failed_ending(event.metadata.code)
                     yield event
-            if ending != UsageStatus.UPSTREAM_ERROR:
+            if ending == UsageStatus.CLIENT_DISCONNECT:
                 ending = UsageStatus.COMPLETED
         except asyncio.CancelledError:
             ending = UsageStatus.CANCELLED
@@ -232,3 +240,8 @@ class AgentTurns:
             return record(await usage.all_calls())
 
         self.settlements.settle_when_counted(counting())
+
+
+def _failed_ending(code: str | None) -> UsageStatus:
+    """How a turn that ended with an error status is logged: an operator's cancel is a cancel."""
+    return UsageStatus.CANCELLED if code == StreamCancelled.code else UsageStatus.UPSTREAM_ERROR

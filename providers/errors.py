@@ -7,7 +7,9 @@ Hierarchy (each carries a stable ``code`` and the HTTP status it maps to)::
      ├── ModelNotFound          404  no configured upstream serves the model
      ├── ForbiddenUpstream      400  a BYOK base URL the SSRF guard refuses
      ├── InvalidUpstreamConfig  400  BYOK headers that do not describe an upstream
-     ├── ShuttingDown           503  the worker is stopping: calls in flight end, new ones fail
+     ├── CallEnded              503  the service itself ended a call (bill what was generated)
+     │    ├── ShuttingDown           the worker is stopping: calls in flight end, new ones fail
+     │    └── StreamCancelled        an operator cancelled the stream (the console)
      ├── BudgetExhausted        402  an agent turn spent what it held for its calls
      └── UpstreamError          502  the upstream failed
           ├── UpstreamUnavailable     502  refused, reset or unreachable before the first byte
@@ -23,12 +25,14 @@ from __future__ import annotations
 
 __all__ = [
     "BudgetExhausted",
+    "CallEnded",
     "ForbiddenUpstream",
     "InvalidUpstreamConfig",
     "ModelNotFound",
     "PoolSaturated",
     "ProviderError",
     "ShuttingDown",
+    "StreamCancelled",
     "UpstreamError",
     "UpstreamHTTPError",
     "UpstreamProtocolError",
@@ -105,10 +109,18 @@ class BudgetExhausted(ProviderError):
     code = "INSUFFICIENT_CREDITS"
 
 
-class ShuttingDown(ProviderError):
-    """The worker is shutting down: its streams were ended and it starts no new call."""
+class CallEnded(ProviderError):
+    """The service ended a call itself, not the upstream: what was generated is billed.
+
+    A stream ended this way gets one error frame whose ``type`` is the lower-cased code.
+    """
 
     status_code = 503
+
+
+class ShuttingDown(CallEnded):
+    """The worker is shutting down: its streams were ended and it starts no new call."""
+
     code = "SHUTTING_DOWN"
 
     def __init__(self, message: str = "the service is shutting down") -> None:
@@ -117,6 +129,15 @@ class ShuttingDown(ProviderError):
     @property
     def headers(self) -> dict[str, str]:  # noqa: D102
         return {"Retry-After": "5"}
+
+
+class StreamCancelled(CallEnded):
+    """An operator cancelled the stream from the console: it ends as a cancelled call."""
+
+    code = "CANCELLED"
+
+    def __init__(self, message: str = "an operator cancelled this stream") -> None:
+        super().__init__(message)
 
 
 class UpstreamError(ProviderError):

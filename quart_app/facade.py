@@ -10,12 +10,17 @@ the factory or the wiring, and the wiring can import blueprints without a cycle.
 from __future__ import annotations
 
 from quart_app.agent_health import agent_health
+from quart_app.console_access import console_admin
+from quart_app.console_access import console_ledger
+from quart_app.console_feed import console_feed
+from quart_app.console_feed import console_snapshot
 from quart_app.errors import APIError
 from quart_app.errors import ErrorParts
 from quart_app.errors import error_parts
 from quart_app.errors import refusals_in_band
 from quart_app.limit_hooks import check_message_limits
 from quart_app.limit_markers import chat_tokens
+from quart_app.limit_markers import cheap_read
 from quart_app.limit_markers import rate_exempt
 from quart_app.limit_markers import rate_limit
 from quart_app.operations import get_operations
@@ -30,7 +35,12 @@ __all__ = [
     "agent_health",
     "byok_upstream",
     "chat_tokens",
+    "cheap_read",
     "check_message_limits",
+    "console_admin",
+    "console_feed",
+    "console_ledger",
+    "console_snapshot",
     "current_caller",
     "error_parts",
     "get_operations",

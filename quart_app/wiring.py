@@ -23,6 +23,7 @@ from credits.reconciler import reconcile_periodically
 from gateway.billing import Billing
 from gateway.billing import NoBilling
 from gateway.completions import Gateway
+from gateway.continuation import ContinuationPolicy
 from gateway.settlement import SettlementListener
 from gateway.settlement import Settlements
 from gateway.turns import AgentTurns
@@ -158,7 +159,14 @@ async def build_services(
         verifier=verifier,
         pool=pool,
         calls=calls,
-        gateway=Gateway(calls, settlements, min_completion_tokens=least),
+        gateway=Gateway(
+            calls,
+            settlements,
+            min_completion_tokens=least,
+            continuation=ContinuationPolicy(
+                settings.server.stream_continuations, settings.server.continuation_backoff_s
+            ),
+        ),
         turns=turns,
         settlements=settlements,
         coordination=coordination,

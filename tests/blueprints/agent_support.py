@@ -43,6 +43,24 @@ def answer_with(
     upstream.responder = responder
 
 
+def rename_mira_to_ann(upstream: ScriptedUpstream, *, delay_s: float) -> None:
+    """Script a turn that renames Mira to Ann, then describes her in streamed prose."""
+    from tests.agent.frames import classification
+
+    answer_with(
+        upstream,
+        {
+            "classification": classification(
+                ("modification", "character", "Rename Mira to Ann", "Mira"),
+                ("details", "character", "describe her", "Ann"),
+            ),
+            "character_edit": json.dumps({"name": "Ann"}),
+        },
+        ["Ann ", "is ", "a ", "cartographer."],
+        delay_s=delay_s,
+    )
+
+
 def agent_frames(writes: list[bytes]) -> list[dict[str, Any]]:
     """Parse the agent's SSE writes, asserting whole frames per write."""
     out = []

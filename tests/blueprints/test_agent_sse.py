@@ -24,6 +24,7 @@ from tests.blueprints.agent_support import agent_frames
 from tests.blueprints.agent_support import answer_with
 from tests.blueprints.agent_support import apply
 from tests.blueprints.agent_support import refusal
+from tests.blueprints.agent_support import rename_mira_to_ann
 from tests.conftest import MODEL
 from tests.conftest import AppFactory
 from tests.conftest import auth
@@ -53,18 +54,7 @@ async def test_health_is_unhealthy_without_providers(make_app: AppFactory) -> No
 async def test_modify_and_explain_turn_frame_sequence(
     app: Quart, upstream: ScriptedUpstream, token: str
 ) -> None:
-    answer_with(
-        upstream,
-        {
-            "classification": classification(
-                ("modification", "character", "Rename Mira to Ann", "Mira"),
-                ("details", "character", "describe her", "Ann"),
-            ),
-            "character_edit": json.dumps({"name": "Ann"}),
-        },
-        ["Ann ", "is ", "a ", "cartographer."],
-        delay_s=0.005,
-    )
+    rename_mira_to_ann(upstream, delay_s=0.005)
     scenario = sample()
     status, headers, writes = await stream(
         app,
