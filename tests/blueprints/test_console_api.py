@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from quart import Quart
+from quart.testing import QuartClient
 
 from blueprints.console import ASSETS
 from blueprints.console_models import AccountResponse
@@ -75,6 +76,7 @@ async def _json(app: Quart, method: str, path: str, **kwargs: Any) -> Any:
 
 async def test_everyone_but_an_admin_is_refused(console_app: Quart) -> None:
     client = console_app.test_client()
+    assert isinstance(client, QuartClient)  # Quart's protocol makes open()'s json required
     member = auth(_token("alice", "writer"))
     for method, path in DATA:
         refused = await client.open(path, method=method, headers=member, json={})
@@ -101,7 +103,7 @@ async def test_the_page_and_its_assets_are_static_and_locked_down(console_app: Q
     assert page.status_code == 200 and page.content_type.startswith("text/html")
     policy = page.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src 'self'" in policy
-    html = (await page.get_data()).decode()
+    html = await page.get_data(as_text=True)
     # No CDN: everything the page loads comes from the service (it works offline).
     assert re.findall(r'(?:src|href)="([^"]*)"', html) == [
         "data:,",
