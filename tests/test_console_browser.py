@@ -39,7 +39,7 @@ from tests.conftest import settings_for
 from tests.serving import ROOT
 from tests.serving import served
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a real Chromium, ~8 s
 
 CHROMIUM = os.environ.get("STORYWRITER_CHROMIUM", "/usr/bin/chromium")
 #: CI (.ci/run) sets it: a missing browser is then a failure, not a skip.

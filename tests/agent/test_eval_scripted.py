@@ -30,6 +30,7 @@ def _failures(results: list[CaseResult]) -> str:
     )
 
 
+@pytest.mark.slow  # the whole evaluation set, ~3.5 s per profile
 @pytest.mark.parametrize("profile", ["large", "small"])
 async def test_mechanics_are_perfect_with_a_perfect_model(profile: str) -> None:
     results = await evaluate(Run(scripted=True, profile=profile), select(None))

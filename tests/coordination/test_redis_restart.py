@@ -241,6 +241,7 @@ async def test_what_the_fallback_admitted_counts_in_redis_once_it_is_back(
         assert await refused_by(coordination, "alice") is None
 
 
+@pytest.mark.slow  # ~3 s each: traffic through a real restart
 @pytest.mark.parametrize("mode", ["fail", "local"])
 async def test_a_restart_under_traffic_is_one_outage_and_one_recovery(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture, mode: str

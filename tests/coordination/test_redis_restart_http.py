@@ -38,6 +38,7 @@ from tests.serving import served
 STATUS = "/api/proxy/llm/v1/status"
 MODELS = "/api/proxy/llm/v1/models"
 PREFIX = "restart-http"
+pytestmark = pytest.mark.slow  # a redis-server of its own, restarted, per test (~13 s)
 
 
 def service_settings(

@@ -118,6 +118,7 @@ async def test_other_users_are_not_blocked(open_ledger: OpenLedger, ledger_url: 
     await assert_consistent(ledger_url)
 
 
+@pytest.mark.slow  # real worker processes
 async def test_fifty_requests_from_worker_processes(ledger: Ledger, ledger_url: str) -> None:
     """Four real processes share the database, as hypercorn workers (or hosts) do."""
     await ledger.grant("alice", PRICE * COVERED)
