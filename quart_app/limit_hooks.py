@@ -159,7 +159,7 @@ def install_rate_limits(app: Quart) -> None:
             read = _READ.get()
             if read is not None:
                 _READ.set(None)
-                response.headers._list.extend(read[0].headers(read[1]).items())
+                append_headers(response.headers, read[0].headers(read[1]).items())
             return response
         _ADMITTED.set(None)
         limits, grant = limited

@@ -109,7 +109,7 @@ async def _service(tmp_path: Path) -> AsyncIterator[tuple[str, Services, Scripte
             server={"access_log": False, "log_level": "WARNING"},
             byok={"allow_private_addresses": True},  # the "own" upstream is on loopback too
         )
-        app = create_app(settings)
+        app = create_app(settings, freeze_heap=False)
         async with served(app) as base:
             yield base, app.extensions[EXTENSION_KEY], upstream
 

@@ -101,7 +101,7 @@ async def test_after_a_restart_nothing_answers_503(
     mode: str,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="coordination")
-    app = create_app(service_settings(upstream, redis_server.url, mode))
+    app = create_app(service_settings(upstream, redis_server.url, mode), freeze_heap=False)
     direct = redis_server.client()
     paths = (FRONTEND_CHAT, MODELS, STATUS)
     try:
@@ -173,7 +173,7 @@ async def test_one_user_never_streams_more_than_the_limit_across_a_restart(
     upstream: ScriptedUpstream, redis_server: RedisServer
 ) -> None:
     upstream.script = Script(tokens=30, delay_s=0.1)  # 3 s streams
-    app = create_app(service_settings(upstream, redis_server.url, "local"))
+    app = create_app(service_settings(upstream, redis_server.url, "local"), freeze_heap=False)
     direct = redis_server.client()
     try:
         async with served(app) as base, aiohttp.ClientSession() as session:
@@ -215,7 +215,7 @@ async def test_status_is_true_across_a_restart_and_settles_within_the_lease_ttl(
     upstream.script = Script(tokens=20, delay_s=0.1)  # 2 s streams
     settings = service_settings(upstream, redis_server.url, "fail", capacity=4)
     ttl = settings.coordination.lease_ttl_s
-    app = create_app(settings)
+    app = create_app(settings, freeze_heap=False)
     async with served(app) as base, aiohttp.ClientSession() as session:
         alice, bob = Streams(session, base, "alice"), Streams(session, base, "bob")
         assert await alice.start(1) == [200] and await bob.start(1) == [200]
@@ -247,7 +247,7 @@ async def test_slots_released_while_redis_is_unreachable_come_back_within_the_le
         url = f"redis://127.0.0.1:{proxy.port}/0"
         settings = service_settings(upstream, url, "fail", capacity=4)
         ttl = settings.coordination.lease_ttl_s
-        app = create_app(settings)
+        app = create_app(settings, freeze_heap=False)
         async with served(app) as base, aiohttp.ClientSession() as session:
             alice = Streams(session, base, "alice")
             assert await alice.start(2) == [200, 200]

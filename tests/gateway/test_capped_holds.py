@@ -84,7 +84,7 @@ async def _settled(app: Quart) -> None:
 @asynccontextmanager
 async def _over_http(settings: Any) -> AsyncIterator[tuple[Quart, str]]:
     """The app under a real hypercorn on loopback: streams as the browser gets them."""
-    app = create_app(settings)
+    app = create_app(settings, freeze_heap=False)
     async with served(app) as base:
         yield app, base
 

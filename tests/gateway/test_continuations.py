@@ -74,7 +74,7 @@ async def _service(upstream: ScriptedUpstream, **overrides: Any) -> AsyncIterato
     }
     providers = [provider, *overrides.pop("more_providers", [])]
     settings = settings_for(upstream, providers=providers, **overrides)
-    app = create_app(settings)
+    app = create_app(settings, freeze_heap=False)
     async with served(app) as base:
         yield base
 
