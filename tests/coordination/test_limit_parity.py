@@ -50,6 +50,13 @@ def admit(user: str, entry: str, tokens: int = 0) -> Step:
     return step
 
 
+def read(key: str, quota: int) -> Step:
+    async def step(limiter: RateLimiter, grants: Grants) -> Verdict:
+        return await limiter.admit_read(key, quota)
+
+    return step
+
+
 def finish(user: str, entry: str, token_delta: int = 0) -> Step:
     async def step(limiter: RateLimiter, grants: Grants) -> None:
         limiter.finish(user, entry, token_delta, shared=grants.pop(entry).shared)
@@ -131,6 +138,24 @@ CASES = [
             (True, "requests", 2, 1, 30, None),
             (True, "requests", 2, 0, 60, None),
             (False, "requests", 2, 0, 60, 30),  # tokens would pass in 15 s, requests in 30
+        ],
+    ),
+    Case(
+        "cheap reads",
+        LimitPolicy(requests_per_minute=1, concurrent_requests=0, tokens_per_minute=0),
+        [
+            read("u:alice", 2),
+            read("u:alice", 2),
+            read("u:alice", 2),
+            admit("alice", "a1"),  # reads spend nothing of the requests bucket
+            read("a:10.0.0.1", 2),  # each key its own bucket
+        ],
+        [
+            (True, "reads", 2, 1, 30, None),
+            (True, "reads", 2, 0, 60, None),
+            (False, "reads", 2, 0, 60, 30),
+            (True, "requests", 1, 0, 60, None),
+            (True, "reads", 2, 1, 30, None),
         ],
     ),
     Case(
