@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -67,7 +68,8 @@ async def _chat(reasoning: ReasoningMode) -> Response:
     chat = ChatRequest.model_validate_json(await request.get_data())
     byok = await byok_upstream()
     call = ChatCall(
-        request_id=g.request_id,
+        request_id=uuid.uuid4().hex,  # ours: the client's id may be reused (issue 14, 6)
+        correlation_id=g.request_id,
         user_id=caller.user_id,
         model=chat.model,
         messages=chat.wire_messages(),

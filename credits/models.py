@@ -123,6 +123,9 @@ class UsageRecord:
     """The prompt, stored only when the operator enabled it."""
     created_at: datetime | None = None
     """When the entry was written; filled in by the ledger."""
+    correlation_id: str | None = None
+    """The client's ``X-Request-Id``, kept for correlation with its logs; never a key
+    (clients reuse them), unlike ``request_id``, which the service makes unique."""
 
     def __post_init__(self) -> None:
         if not self.request_id or not self.user_id:
@@ -142,6 +145,7 @@ class UsageRecord:
         byok: bool,
         provider: str = "",
         model: str = "",
+        correlation_id: str | None = None,
     ) -> UsageRecord:
         """The record of a request that made ``calls``: token sums, the last call's names.
 
@@ -154,6 +158,7 @@ class UsageRecord:
             byok: Whether it ran on the caller's own key.
             provider: The provider to log when no call was made (else the last call's).
             model: The model to log instead of the last call's (e.g. ``agent:<model>``).
+            correlation_id: The client's own request id, if it sent one.
         """
         last = calls[-1] if calls else None
         return cls(
@@ -167,6 +172,7 @@ class UsageRecord:
             status=status,
             byok=byok,
             calls=tuple(calls),
+            correlation_id=correlation_id,
         )
 
     def priced(self, calls: Sequence[CallUsage]) -> UsageRecord:

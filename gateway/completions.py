@@ -47,6 +47,7 @@ class ChatCall:
     """A validated chat completion request."""
 
     request_id: str
+    """The service's own unique id: it keys the credit hold and the usage row."""
     user_id: str
     model: str | None
     messages: list[dict[str, Any]]
@@ -55,6 +56,14 @@ class ChatCall:
     """Optional sampling fields to forward (temperature, top_p, seed, ...)."""
     reasoning: ReasoningMode
     keep_alive: str | int | None = None
+    correlation_id: str | None = None
+    """The client's ``X-Request-Id`` (or the one generated for the logs): forwarded
+    upstream and logged for correlation, never a key - a client may reuse it at will."""
+
+    @property
+    def upstream_id(self) -> str:
+        """The id sent upstream as ``X-Request-Id``."""
+        return self.correlation_id or self.request_id
 
     def payload(self, max_tokens: int) -> dict[str, Any]:
         """The fields sent upstream (``providers.calls.request_body`` adds the rest)."""
@@ -153,6 +162,7 @@ class Gateway:
         self.settlements.settle(
             UsageRecord.of_calls(
                 request_id=call.request_id,
+                correlation_id=call.correlation_id,
                 user_id=call.user_id,
                 calls=(),
                 duration_ms=0,
@@ -169,7 +179,7 @@ class Gateway:
         route = start.route
         try:
             opened = await self.calls.open_stream(
-                route, call.payload(start.max_tokens), call.request_id, started=started
+                route, call.payload(start.max_tokens), call.upstream_id, started=started
             )
         except BaseException:
             self._refused(call, route)
@@ -284,6 +294,7 @@ class Gateway:
     ) -> UsageRecord:
         return UsageRecord.of_calls(
             request_id=call.request_id,
+            correlation_id=call.correlation_id,
             user_id=call.user_id,
             calls=(
                 CallUsage(
@@ -306,7 +317,7 @@ class Gateway:
         route = start.route
         try:
             upstream, answer = await self.calls.complete(
-                route, call.payload(start.max_tokens), call.request_id, started=started
+                route, call.payload(start.max_tokens), call.upstream_id, started=started
             )
         except BaseException:
             self._refused(call, route)

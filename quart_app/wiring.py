@@ -142,7 +142,8 @@ async def build_services(
 
         def correct_tokens(record: UsageRecord) -> None:
             tokens = record.prompt_tokens + record.completion_tokens
-            limits.settled(record.user_id, record.request_id, tokens)
+            # Admitted under the request id of the logs (the client's, when it sent one).
+            limits.settled(record.user_id, record.correlation_id or record.request_id, tokens)
 
         listeners.append(correct_tokens)
     call_metrics = CallMetrics(metrics) if metrics is not None else None
