@@ -10,8 +10,11 @@ and hold the money invariants, identically on both backends:
 * A request is charged at most once: the reservation row is locked and its status checked
   before charging, and the charge row's ``request_id`` is UNIQUE as a second guard.
 
-Lock order is always reservation row, then balance row, so settles, reconciles and
-reserves on PostgreSQL cannot deadlock one another.
+Settles and reconciles lock the reservation row, then the balance row; a reserve locks the
+balance row and then inserts its new reservation row, which no other transaction can hold
+(request ids are the service's own and unique). Batches (``Ledger.reserve``,
+``Ledger.settle_many``) take their users in sorted order, so two batches on PostgreSQL
+cannot deadlock one another either.
 """
 
 from __future__ import annotations
@@ -49,33 +52,32 @@ async def take_hold(
         DuplicateRequest: ``request_id`` exists already.
         InsufficientCredits: ``balance - reserved`` is below ``minimum`` (or ``amount``).
     """
+    # Every check comes before the reservation is written, so a refused hold writes nothing
+    # (holds are taken in batches, one transaction for many requests: ``Ledger.reserve``).
+    # The balance row is locked (FOR UPDATE; SQLite's BEGIN IMMEDIATE excludes every other
+    # writer) from this read to the update, so concurrent holds never overdraw it.
+    select = f"SELECT balance - reserved FROM balances WHERE user_id = $1{tx.for_update}"
+    row = await tx.fetchrow(select, user_id)
+    if row is None:  # a user seen for the first time
+        await ensure_balance_row(tx, user_id, now)
+        row = await tx.fetchrow(select, user_id)
+    available = 0 if row is None else max(0, int(row[0]))
+    needed = amount if minimum is None else min(minimum, amount)
+    if available < needed:
+        raise InsufficientCredits(available, needed)
+    held = min(amount, available)
     inserted = await tx.fetchrow(
         "INSERT INTO reservations (request_id, user_id, amount, status, created_at, expires_at)"
         " VALUES ($1, $2, $3, 'pending', $4, $5)"
         " ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
         request_id,
         user_id,
-        amount,
+        held,
         now,
         expires_at,
     )
     if inserted is None:
         raise DuplicateRequest(request_id)
-    await ensure_balance_row(tx, user_id, now)
-    # The balance row is locked (FOR UPDATE; SQLite's BEGIN IMMEDIATE excludes every other
-    # writer) from this read to the update, so concurrent holds never overdraw it.
-    row = await tx.fetchrow(
-        f"SELECT balance - reserved FROM balances WHERE user_id = $1{tx.for_update}", user_id
-    )
-    available = 0 if row is None else max(0, int(row[0]))
-    needed = amount if minimum is None else min(minimum, amount)
-    if available < needed:
-        raise InsufficientCredits(available, needed)
-    held = min(amount, available)
-    if held != amount:
-        await tx.execute(
-            "UPDATE reservations SET amount = $2 WHERE request_id = $1", request_id, held
-        )
     if held:
         await tx.execute(
             "UPDATE balances SET reserved = reserved + $2, updated_at = $3 WHERE user_id = $1",

@@ -21,6 +21,7 @@ from typing import Any
 from credits.models import CallUsage
 from credits.models import UsageRecord
 from credits.models import UsageStatus
+from credits.models import new_request_id
 from gateway.holds import CapReason
 from gateway.holds import plan_hold
 from gateway.settlement import Settlements
@@ -37,7 +38,7 @@ from providers.upstream import Upstream
 from providers.usage import Usage
 from providers.usage import UsageSource
 
-__all__ = ["ChatCall", "Gateway", "ProxyStream"]
+__all__ = ["ChatCall", "Gateway", "ProxyStream", "new_request_id"]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ class Gateway:
         ending = UsageStatus.CLIENT_DISCONNECT
         relay = StreamRelay(reasoning=call.reasoning, model=opened.model)
         usage: Usage | None = None
+        settled = False
         try:
             try:
                 out = relay.feed(opened.first)
@@ -232,6 +234,10 @@ class Gateway:
                 )
                 cost = _cost(self.settlements.price(record), opened.upstream, byok)
                 ending = UsageStatus.COMPLETED
+                # Durable (journaled) before the last frame: a worker killed after the
+                # client has its answer cannot lose the charge.
+                settled = True
+                await self.settlements.settle(record)
                 yield (
                     out + tail + relay.trailer(usage, {**cost, **start.capped(relay.finish_reason)})
                 )
@@ -254,7 +260,8 @@ class Gateway:
             raise
         finally:
             opened.close()
-            self._settle(call, opened.upstream, source, relay, usage, started, ending, byok)
+            if not settled:
+                self._settle(call, opened.upstream, source, relay, usage, started, ending, byok)
 
     def _settle(
         self,
@@ -333,7 +340,7 @@ class Gateway:
             record = self._record(
                 call, source, upstream, usage, started, UsageStatus.COMPLETED, byok_call
             )
-            self.settlements.settle(record)
+            await self.settlements.settle(record)  # durable before the answer leaves
         else:
             # Our own counts, settled by a task even if this request is cancelled meanwhile.
             counted: asyncio.Future[Usage] = asyncio.get_running_loop().create_future()

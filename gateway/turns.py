@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncGenerator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from agent.state import HistoryMessage
 from credits.models import CallUsage
 from credits.models import UsageRecord
 from credits.models import UsageStatus
+from credits.models import new_request_id
 from gateway.agent_runtime import AgentLoader
 from gateway.holds import HoldPlan
 from gateway.holds import plan_hold
@@ -106,7 +106,7 @@ class AgentTurns:
         from providers.chat_models import PoolChatModels
         from providers.chat_models import TurnUsage
 
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         usage = TurnUsage()
         models = PoolChatModels(
             self.calls,

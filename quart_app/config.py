@@ -74,6 +74,10 @@ class ServerSettings(_Section):
     """How long ``/readyz`` reuses a provider probe, so probes never hammer upstreams."""
     metrics_enabled: bool = True
     """Serve Prometheus metrics at ``/metrics`` (see README: several workers)."""
+    max_stream_s: float = Field(default=3600.0, gt=0)
+    """The longest a stream (a proxied answer or an agent turn) may run: it then ends with
+    the usual terminal frame (an error frame ``max_stream_time``; the agent's error pair)
+    and is charged for what was generated."""
 
 
 class AuthSettings(_Section):
@@ -128,11 +132,23 @@ class CreditsSettings(_Section):
     "length"`` and ``capped_by: "credits"``), so a large ``max_tokens`` never refuses a
     story the balance can start."""
     reservation_ttl_s: float = Field(default=900.0, gt=0)
-    """A hold left by a crashed worker is released after this long."""
+    """A hold left by a crashed worker is released after this long; the holds of running
+    requests are renewed every quarter of it, however long they stream."""
     reconcile_interval_s: float = Field(default=60.0, gt=0)
     """How often expired holds are looked for."""
     store_prompt_text: bool = False
     """Keep prompt text in the usage log (off: only counts, never content)."""
+    journal_dir: Path | None = None
+    """Where this host keeps settlements until the ledger has them (one SQLite file per
+    worker; they survive a ledger outage and a killed worker). Default: a
+    ``credits-settlements`` directory next to an SQLite ledger's file, and
+    ``var/credits-settlements`` for PostgreSQL."""
+    lock_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    """The longest a ledger statement waits for another process's lock (SQLite) or for the
+    server (PostgreSQL) before the ledger counts as unavailable (503 for new requests)."""
+    retry_s: float = Field(default=2.0, gt=0, le=300)
+    """While the ledger is unavailable: how often it is probed, and the ``Retry-After``
+    of the 503 ``LEDGER_UNAVAILABLE`` answers."""
 
 
 class Settings(_Section):

@@ -20,7 +20,6 @@ from credits.billing import LedgerBilling
 from credits.ledger import Ledger
 from credits.models import UsageRecord
 from credits.reconciler import reconcile_periodically
-from gateway.billing import Billing
 from gateway.billing import NoBilling
 from gateway.completions import Gateway
 from gateway.settlement import SettlementListener
@@ -166,6 +165,7 @@ async def build_services(
         settlements=settlements,
         coordination=coordination,
         ledger=ledger,
+        billing=billing,
         byok_session=byok_session,
         byok_policy=policy,
         embedded=embedded,
@@ -182,8 +182,8 @@ def _slot_lock_dir(settings: Settings, embedded: EmbeddedHandle | None) -> Path 
 
 async def _open_ledger(
     settings: Settings, stack: AsyncExitStack
-) -> tuple[Ledger | None, Billing | None]:
-    """Open the ledger, settle in-flight calls before it closes, reconcile in the background."""
+) -> tuple[Ledger | None, LedgerBilling | None]:
+    """Open the ledger and its writer; settle in-flight calls before it closes, reconcile."""
     config = settings.credits
     if not config.enabled:
         return None, None
@@ -191,10 +191,20 @@ async def _open_ledger(
         config.database_url,
         reservation_ttl_s=config.reservation_ttl_s,
         store_prompt_text=config.store_prompt_text,
+        lock_timeout_s=config.lock_timeout_s,
     )
     stack.push_async_callback(ledger.close)
-    billing = LedgerBilling(ledger, welcome_credits=config.welcome_credits)
-    stack.push_async_callback(billing.drain)  # runs before ledger.close (LIFO)
+    billing = LedgerBilling(
+        ledger,
+        welcome_credits=config.welcome_credits,
+        journal_dir=_journal_dir(config.journal_dir, config.database_url),
+        store_prompt_text=config.store_prompt_text,
+        reservation_ttl_s=config.reservation_ttl_s,
+        max_hold_s=settings.server.max_stream_s + 300.0,
+        retry_s=config.retry_s,
+    )
+    await billing.start()
+    stack.push_async_callback(billing.close)  # runs before ledger.close (LIFO)
     reconciler = asyncio.create_task(reconcile_periodically(ledger, config.reconcile_interval_s))
 
     async def stop_reconciler() -> None:
@@ -203,3 +213,19 @@ async def _open_ledger(
 
     stack.push_async_callback(stop_reconciler)
     return ledger, billing
+
+
+def _journal_dir(configured: Path | None, database_url: str) -> Path | None:
+    """The settlement journal's directory: next to an SQLite ledger, ``var/`` otherwise.
+
+    An in-memory ledger has none (it does not outlive the worker either).
+    """
+    if configured is not None:
+        return configured
+    scheme, _, rest = database_url.partition("://")
+    if scheme.lower() != "sqlite":
+        return Path("var/credits-settlements")
+    path = rest[1:] if rest.startswith("/") else rest
+    if path in ("", ":memory:"):
+        return None
+    return Path(path).parent / "credits-settlements"

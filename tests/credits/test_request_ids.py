@@ -36,7 +36,7 @@ async def test_reused_request_ids_never_fail_or_merge(
     bob = mint_token(SECRET.encode(), "bob")
     async with billed_app(make_app, upstream, ledger_url) as app:
         ledger = ledger_of(app)
-        await ledger.grant("alice", 5000)
+        await ledger.grant("alice", 50_000)  # room for 7 holds of 1,024 tokens at once
         await ledger.grant("bob", 5000)
         headers = auth(token, **{"X-Request-Id": CLIENT_ID})
         first = await stream(app, FRONTEND_CHAT, chat_body(), headers)
@@ -56,7 +56,7 @@ async def test_reused_request_ids_never_fail_or_merge(
         assert [r.headers.get("x-request-id") for r in upstream.chat_requests] == [CLIENT_ID] * 8
         await settled(app)
         price = sum(final_usage(writes)["total_tokens"] for _, _, writes in answers[:7])
-        assert (await ledger.balance("alice")).balance == 5000 - price
+        assert (await ledger.balance("alice")).balance == 50_000 - price
         assert (await ledger.balance("bob")).balance == 5000 - final_usage(other_user[2])[
             "total_tokens"
         ]
