@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,51 +23,36 @@ from bench.upstream import Script
 from bench.upstream import ScriptedUpstream
 from credits.backends.sqlite import SqliteDatabase
 from tests.conftest import FRONTEND_CHAT
-from tests.conftest import MODEL
 from tests.conftest import AppFactory
 from tests.conftest import auth
 from tests.conftest import chat_body
 from tests.conftest import frames
 from tests.conftest import read_writes
-from tests.conftest import settings_for
 from tests.conftest import stream
 from tests.credits.helpers import assert_consistent
 from tests.credits.helpers import charges
 from tests.credits.helpers import eventually
 from tests.credits.private_postgres import private_postgres
+from tests.credits.test_service_billing import billed_app
 from tests.credits.test_service_billing import final_usage
 from tests.credits.test_service_billing import ledger_of
 
 STREAMS = 8
 
 
-@asynccontextmanager
-async def outage_app(
+def outage_app(
     make_app: AppFactory, upstream: ScriptedUpstream, url: str, journal: Path
-) -> AsyncIterator[Quart]:
-    providers = [
-        {
-            "name": "scripted",
-            "base_url": upstream.base_url,
-            "models": [MODEL],
-            "max_concurrency": 64,
-        }
-    ]
-    settings = settings_for(
+) -> AbstractAsyncContextManager[Quart]:
+    """The billed app, probing a ledger that is down every 0.2 s; BYOK to loopback allowed."""
+    return billed_app(
+        make_app,
         upstream,
-        providers=providers,
-        credits={
-            "database_url": url,
-            "welcome_credits": 0,
-            "journal_dir": str(journal),
-            "lock_timeout_s": 1.0,
-            "retry_s": 0.2,
-        },
-        limits={"concurrent_requests": 0},
-        byok={"allow_private_addresses": True},
+        url,
+        {"byok": {"allow_private_addresses": True}},
+        journal_dir=str(journal),
+        lock_timeout_s=1.0,
+        retry_s=0.2,
     )
-    async with make_app(settings) as app:
-        yield app
 
 
 async def _open_stream(app: Quart, token: str, first: asyncio.Event) -> tuple[int, list[bytes]]:
