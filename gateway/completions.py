@@ -30,6 +30,7 @@ from providers.calls import OpenedStream
 from providers.calls import Route
 from providers.errors import ProviderError
 from providers.errors import ShuttingDown
+from providers.errors import StreamTimeLimit
 from providers.relay import ReasoningMode
 from providers.relay import StreamRelay
 from providers.relay import error_frame
@@ -107,7 +108,12 @@ class Gateway:
     """Proxied completions over the pool (members pay) or a BYOK upstream (free)."""
 
     def __init__(
-        self, calls: ModelCalls, settlements: Settlements, *, min_completion_tokens: int = 256
+        self,
+        calls: ModelCalls,
+        settlements: Settlements,
+        *,
+        min_completion_tokens: int = 256,
+        max_stream_s: float | None = None,
     ) -> None:
         """Build the proxy.
 
@@ -116,11 +122,14 @@ class Gateway:
             settlements: Holds before and settles after every call.
             min_completion_tokens: The shortest answer worth holding credits for: a member
                 whose balance cannot pay for the prompt plus this many tokens gets 402.
+            max_stream_s: The longest a stream runs (``[server] max_stream_s``): it then
+                ends with the ``max_stream_time`` error frame, charged for what was generated.
         """
         self.calls = calls
         self.pool = calls.pool
         self.settlements = settlements
         self.min_completion_tokens = min_completion_tokens
+        self.max_stream_s = max_stream_s
 
     @property
     def open_streams(self) -> int:
@@ -208,6 +217,10 @@ class Gateway:
         relay = StreamRelay(reasoning=call.reasoning, model=opened.model)
         usage: Usage | None = None
         settled = False
+        limit = None
+        if self.max_stream_s is not None:
+            remaining = self.max_stream_s - (time.monotonic() - started)
+            limit = asyncio.get_running_loop().call_later(remaining, self._too_long, opened)
         try:
             try:
                 out = relay.feed(opened.first)
@@ -244,6 +257,10 @@ class Gateway:
             except ShuttingDown as stopped:
                 ending = UsageStatus.CANCELLED  # bill what was generated, as for a cancel
                 yield error_frame(stopped.message, "shutting_down")
+            except StreamTimeLimit as too_long:
+                ending = UsageStatus.CANCELLED  # ended on our side: bill what was generated
+                log.warning("stream %s ended after %g s", call.request_id, self.max_stream_s)
+                yield error_frame(too_long.message, too_long.code.lower())
             except ProviderError as error:
                 ending = UsageStatus.UPSTREAM_ERROR
                 opened.failed(error)
@@ -259,9 +276,15 @@ class Gateway:
                 ending = UsageStatus.CANCELLED
             raise
         finally:
+            if limit is not None:
+                limit.cancel()
             opened.close()
             if not settled:
                 self._settle(call, opened.upstream, source, relay, usage, started, ending, byok)
+
+    def _too_long(self, opened: OpenedStream) -> None:
+        """End a stream that ran ``max_stream_s``: its relay sends the error frame."""
+        opened.end(StreamTimeLimit(self.max_stream_s or 0.0))
 
     def _settle(
         self,

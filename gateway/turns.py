@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.events import AgentEvent
 from agent.events import StatusEvent
+from agent.events import failure
 from agent.settings import AgentSettings
 from agent.state import HistoryMessage
 from credits.models import CallUsage
@@ -32,6 +33,7 @@ from gateway.holds import HoldPlan
 from gateway.holds import plan_hold
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
+from providers.errors import StreamTimeLimit
 from providers.tokens import estimate_prompt_tokens
 from providers.upstream import Upstream
 
@@ -72,11 +74,15 @@ class AgentTurns:
         loader: AgentLoader | None = None,
         *,
         min_completion_tokens: int = 256,
+        max_stream_s: float | None = None,
     ) -> None:
         self.calls = calls
         self.settlements = settlements
         self.settings = settings
         self.min_completion_tokens = min_completion_tokens
+        self.max_stream_s = max_stream_s
+        """The longest a turn runs (``[server] max_stream_s``): checked at every event,
+        the turn then ends with the agent's error pair, charged for the calls it made."""
         self.loader = loader or AgentLoader()
         self.count = 0
         """Turns being streamed by this worker right now."""
@@ -184,13 +190,23 @@ class AgentTurns:
     ) -> AsyncGenerator[AgentEvent, None]:
         ending = UsageStatus.CLIENT_DISCONNECT
         self.count += 1
+        deadline = None if self.max_stream_s is None else started + self.max_stream_s
         try:
             async with aclosing(events) as frames:
                 async for event in frames:
+                    if deadline is not None and time.monotonic() > deadline:
+                        break  # closing the producer ends its model call
                     if isinstance(event, StatusEvent) and event.metadata.error:
                         ending = UsageStatus.UPSTREAM_ERROR
                     yield event
-            if ending != UsageStatus.UPSTREAM_ERROR:
+                else:
+                    deadline = None
+            if deadline is not None:
+                ending = UsageStatus.CANCELLED  # ended on our side: bill the calls made
+                too_long = StreamTimeLimit(self.max_stream_s or 0.0)
+                for frame in failure(too_long.message, code=too_long.code):
+                    yield frame
+            elif ending != UsageStatus.UPSTREAM_ERROR:
                 ending = UsageStatus.COMPLETED
         except asyncio.CancelledError:
             ending = UsageStatus.CANCELLED

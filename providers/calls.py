@@ -101,7 +101,7 @@ def request_body(payload: Mapping[str, Any], upstream: Upstream, model: str, str
 class OpenedStream:
     """An upstream stream that answered: its first bytes, the rest, and one ``close``."""
 
-    __slots__ = ("_calls", "_closed", "_stream", "first", "lease", "model")
+    __slots__ = ("_calls", "_closed", "_ended", "_stream", "first", "lease", "model")
 
     def __init__(
         self, calls: ModelCalls, lease: Lease, stream: UpstreamStream, first: bytes, model: str
@@ -113,6 +113,7 @@ class OpenedStream:
         """The bytes of the first read (often the whole answer of a fast upstream)."""
         self.model = model
         self._closed = False
+        self._ended: ProviderError | None = None
 
     @property
     def upstream(self) -> Upstream:
@@ -133,13 +134,21 @@ class OpenedStream:
             async for data in self._stream.chunks():
                 yield data
         except ProviderError:
+            if self._ended is not None:
+                raise self._ended from None
             if self._calls.stopping:
                 raise ShuttingDown() from None
             raise
 
+    def end(self, error: ProviderError) -> None:
+        """End the stream from our side: its reader raises ``error`` (e.g. a time limit)."""
+        if self._ended is None and not self._closed:
+            self._ended = error
+            self._stream.close()  # wakes the reader, which then raises ``error``
+
     def failed(self, error: ProviderError) -> None:
-        """Report a mid-stream failure to the observer (not one caused by ``stop``)."""
-        if not self._calls.stopping:
+        """Report a mid-stream failure to the observer (not one caused by ``stop``/``end``)."""
+        if not self._calls.stopping and self._ended is None:
             self._calls.observer.upstream_error(self.upstream.name, error.code, True)
 
     def close(self) -> None:

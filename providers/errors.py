@@ -8,6 +8,7 @@ Hierarchy (each carries a stable ``code`` and the HTTP status it maps to)::
      ├── ForbiddenUpstream      400  a BYOK base URL the SSRF guard refuses
      ├── InvalidUpstreamConfig  400  BYOK headers that do not describe an upstream
      ├── ShuttingDown           503  the worker is stopping: calls in flight end, new ones fail
+     ├── StreamTimeLimit        504  a stream ran ``[server] max_stream_s``: it is ended
      ├── BudgetExhausted        402  an agent turn spent what it held for its calls
      └── UpstreamError          502  the upstream failed
           ├── UpstreamUnavailable     502  refused, reset or unreachable before the first byte
@@ -29,6 +30,7 @@ __all__ = [
     "PoolSaturated",
     "ProviderError",
     "ShuttingDown",
+    "StreamTimeLimit",
     "UpstreamError",
     "UpstreamHTTPError",
     "UpstreamProtocolError",
@@ -198,3 +200,18 @@ def scrub(text: str, secret: str | None) -> str:
         for piece in (secret[:8], secret[-6:]):
             text = text.replace(piece, "***")
     return text
+
+
+class StreamTimeLimit(ProviderError):
+    """A stream (a proxied answer, an agent turn) ran for ``[server] max_stream_s``.
+
+    It ends with the usual terminal frame and is charged for what was generated.
+    """
+
+    status_code = 504
+    code = "MAX_STREAM_TIME"
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(
+            f"the answer was stopped after {limit_s:g} s, the longest this service streams"
+        )

@@ -152,7 +152,10 @@ async def build_services(
     stack.push_async_callback(settlements.drain)  # settlements still counting, then billing's
     calls = ModelCalls(pool, call_metrics)
     least = settings.credits.min_completion_tokens
-    turns = AgentTurns(calls, settlements, settings.agent, min_completion_tokens=least)
+    longest = settings.server.max_stream_s
+    turns = AgentTurns(
+        calls, settlements, settings.agent, min_completion_tokens=least, max_stream_s=longest
+    )
     if settings.agent.preload:
         await turns.loader.get()
     return Services(
@@ -160,7 +163,7 @@ async def build_services(
         verifier=verifier,
         pool=pool,
         calls=calls,
-        gateway=Gateway(calls, settlements, min_completion_tokens=least),
+        gateway=Gateway(calls, settlements, min_completion_tokens=least, max_stream_s=longest),
         turns=turns,
         settlements=settlements,
         coordination=coordination,
