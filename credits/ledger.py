@@ -19,8 +19,6 @@ import logging
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field
 from dataclasses import replace
 from datetime import datetime
 
@@ -29,12 +27,11 @@ from credits.accounts import open_account
 from credits.accounts import select_balance
 from credits.backends import Database
 from credits.backends import open_database
-from credits.errors import DuplicateRequest
-from credits.errors import InsufficientCredits
-from credits.errors import ReservationNotFound
+from credits.errors import CreditsError
+from credits.holds import HoldRequest
 from credits.holds import close_pending_hold
-from credits.holds import settle_hold
-from credits.holds import take_hold
+from credits.holds import settle_holds
+from credits.holds import take_holds
 from credits.migrations import migrate
 from credits.models import Balance
 from credits.models import Reservation
@@ -49,20 +46,6 @@ __all__ = ["Ledger"]
 
 logger = logging.getLogger(__name__)
 _RECONCILE_BATCH = 500
-
-
-@dataclass(slots=True)
-class _HoldRequest:
-    """One `Ledger.reserve` waiting for its batch's transaction."""
-
-    user_id: str
-    amount: int
-    request_id: str
-    minimum: int | None
-    expires_at: float
-    done: asyncio.Future[int] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 class Ledger:
@@ -82,7 +65,7 @@ class Ledger:
         self._clock = clock
         self._writes = ShieldedWrites()
         self._closed = False
-        self._holds: list[_HoldRequest] = []
+        self._holds: list[tuple[HoldRequest, asyncio.Future[int]]] = []
         self._holding: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -173,47 +156,31 @@ class Ledger:
         if amount < 0 or ttl <= 0 or (minimum is not None and minimum < 0):
             raise ValueError("amounts must be >= 0 and the hold's lifetime > 0")
         expires_at = self._clock() + ttl
-        hold = _HoldRequest(user_id, amount, request_id, minimum, expires_at)
-        self._holds.append(hold)
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._holds.append((HoldRequest(user_id, amount, request_id, minimum, expires_at), done))
         if len(self._holds) == 1:  # the first of this turn of the loop takes them all
             task = asyncio.get_running_loop().create_task(self._take_holds())
             self._holding.add(task)
             task.add_done_callback(self._holding.discard)
-        held = await hold.done
+        held = await done
         return Reservation(request_id, user_id, held, from_timestamp(expires_at))
 
     async def _take_holds(self) -> None:
         """Take every hold asked for so far in one transaction; answer each its own way."""
         batch, self._holds = self._holds, []
-        batch.sort(key=lambda hold: hold.user_id)  # one lock order for every batch
-        outcomes: list[int | BaseException] = []
-        now = self._clock()
+        outcomes: list[int | CreditsError] | list[BaseException]
         try:
             async with self._db.transaction() as tx:
-                for hold in batch:
-                    try:
-                        outcomes.append(
-                            await take_hold(
-                                tx,
-                                hold.user_id,
-                                hold.amount,
-                                hold.request_id,
-                                now,
-                                hold.expires_at,
-                                minimum=hold.minimum,
-                            )
-                        )
-                    except (InsufficientCredits, DuplicateRequest) as refused:  # before a write
-                        outcomes.append(refused)
+                outcomes = await take_holds(tx, [hold for hold, _ in batch], self._clock())
         except BaseException as error:
             outcomes = [error] * len(batch)
-        for hold, outcome in zip(batch, outcomes, strict=True):
-            if hold.done.done():
+        for (_, done), outcome in zip(batch, outcomes, strict=True):
+            if done.done():
                 continue
             if isinstance(outcome, BaseException):
-                hold.done.set_exception(outcome)
+                done.set_exception(outcome)
             else:
-                hold.done.set_result(outcome)
+                done.set_result(outcome)
 
     async def settle(self, request_id: str, actual_credits: int, usage: UsageRecord) -> int:
         """Charge what a request really used, release the rest of its hold, log its usage.
@@ -241,16 +208,10 @@ class Ledger:
             raise ValueError("usage.request_id differs from request_id")
 
         async def write() -> int:
-            now = self._clock()
-            async with self._db.transaction() as tx:
-                return await settle_hold(
-                    tx,
-                    request_id,
-                    actual_credits,
-                    usage,
-                    now,
-                    store_prompt_text=self._store_prompt_text,
-                )
+            [outcome] = await self.settle_many([replace(usage, credits=actual_credits)])
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
 
         charged = await self._writes.run(write())
         if charged < actual_credits:
@@ -272,33 +233,10 @@ class Ledger:
         Raises:
             LedgerUnavailable: The database cannot be used now; nothing was written.
         """
-        outcomes: list[int | Exception] = [0] * len(records)
-        order = sorted(range(len(records)), key=lambda i: records[i].user_id)
-        now = self._clock()
-        keep_text = self._store_prompt_text
         async with self._db.transaction() as tx:
-            for i in order:
-                record = records[i]
-                try:
-                    if record.byok:
-                        free = replace(record, credits=0)
-                        await insert_usage(
-                            tx, free, credits=0, now=now, store_prompt_text=keep_text
-                        )
-                    else:
-                        if record.credits < 0:
-                            raise ValueError("credits must be >= 0")
-                        outcomes[i] = await settle_hold(
-                            tx,
-                            record.request_id,
-                            record.credits,
-                            record,
-                            now,
-                            store_prompt_text=keep_text,
-                        )
-                except (ReservationNotFound, ValueError) as refused:  # raised before any write
-                    outcomes[i] = refused
-        return outcomes
+            return await settle_holds(
+                tx, records, self._clock(), store_prompt_text=self._store_prompt_text
+            )
 
     async def renew(self, request_ids: Sequence[str], ttl_s: float | None = None) -> None:
         """Push back the expiry of pending holds whose requests are still running.
