@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
+from collections.abc import Awaitable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from contextlib import aclosing
@@ -29,6 +30,7 @@ from credits.models import UsageRecord
 from credits.models import UsageStatus
 from credits.models import new_request_id
 from gateway.agent_runtime import AgentLoader
+from gateway.billing import DONE
 from gateway.holds import HoldPlan
 from gateway.holds import plan_hold
 from gateway.settlement import Settlements
@@ -191,6 +193,7 @@ class AgentTurns:
         ending = UsageStatus.CLIENT_DISCONNECT
         self.count += 1
         deadline = None if self.max_stream_s is None else started + self.max_stream_s
+        settled = False
         try:
             async with aclosing(events) as frames:
                 async for event in frames:
@@ -198,6 +201,12 @@ class AgentTurns:
                         break  # closing the producer ends its model call
                     if isinstance(event, StatusEvent) and event.metadata.error:
                         ending = UsageStatus.UPSTREAM_ERROR
+                    if _ends_turn(event) and usage.counted:
+                        # Durable (journaled) before the turn's last frame, as the proxy's.
+                        if ending != UsageStatus.UPSTREAM_ERROR:
+                            ending = UsageStatus.COMPLETED
+                        settled = True
+                        await self._settle(request_id, user_id, usage, started, ending, byok)
                     yield event
                 else:
                     deadline = None
@@ -214,7 +223,8 @@ class AgentTurns:
         finally:
             self.count -= 1
             models.close()
-            self._settle(request_id, user_id, usage, started, ending, byok)
+            if not settled:
+                self._settle(request_id, user_id, usage, started, ending, byok)
 
     def _settle(
         self,
@@ -224,7 +234,8 @@ class AgentTurns:
         started: float,
         ending: UsageStatus,
         byok: Upstream | None,
-    ) -> None:
+    ) -> Awaitable[None]:
+        """Settle the turn; done once durable (at once when its calls are still counted)."""
         duration_ms = int((time.monotonic() - started) * 1000)
 
         def record(calls: list[CallUsage]) -> UsageRecord:
@@ -241,10 +252,17 @@ class AgentTurns:
             )
 
         if usage.counted:
-            self.settlements.settle(record(list(usage.calls)))
-            return
+            return self.settlements.settle(record(list(usage.calls)))
 
         async def counting() -> UsageRecord:
             return record(await usage.all_calls())
 
         self.settlements.settle_when_counted(counting())
+        return DONE
+
+
+def _ends_turn(event: AgentEvent) -> bool:
+    """The turn's last frame: ``completed``, or the status of a failure."""
+    return isinstance(event, StatusEvent) and (
+        event.metadata.status == "completed" or bool(event.metadata.error)
+    )
