@@ -9,15 +9,39 @@ a slot is held only while a call runs, never across a whole turn.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from typing import Literal
 from typing import Protocol
 
 if TYPE_CHECKING:  # only annotations: importing the agent's context stays light
     from langchain_core.language_models import BaseChatModel
 
-__all__ = ["AgentContext", "ChatModelSource"]
+__all__ = ["AgentContext", "ChatModelSource", "ModelProfile", "resolve_profile"]
+
+ModelProfile = Literal["small", "large"]
+"""How much a turn leaves to the model (``[agent] model_profile``, ``auto`` resolved)."""
+
+
+def resolve_profile(setting: str, kinds: Iterable[str]) -> ModelProfile:
+    """The profile of a turn: the configured one, or ``auto`` decided by provider kind.
+
+    The embedded model (kind ``local``, SmolLM2-135M by default) follows instructions
+    weakly and reads prompts at ~120 tokens/s: ``small``. Anything else - a hosted API,
+    LM Studio, Ollama, vLLM, a user's own key - is ``large`` unless the operator says
+    otherwise, because only they know how big the model behind it is.
+
+    Args:
+        setting: ``[agent] model_profile``: ``auto``, ``small`` or ``large``.
+        kinds: The kinds of the upstreams that may serve the turn's calls (a BYOK
+            upstream included); none known counts as large.
+    """
+    if setting in ("small", "large"):
+        return "small" if setting == "small" else "large"
+    found = set(kinds)
+    return "small" if found == {"local"} else "large"
 
 
 class ChatModelSource(Protocol):
@@ -58,3 +82,8 @@ class AgentContext:
     default fits the embedded model's 2,048-token slots; raise it for larger models."""
     max_operations: int = 5
     """Operations performed per message; extra ones are dropped."""
+    model_profile: ModelProfile = "large"
+    """``large``: the model classifies the message and proposes edits freely. ``small``:
+    explicit requests are parsed by code (``agent.commands``) and the model only writes
+    the open parts, one short grammar-constrained field set per call, within a prompt a
+    2,048-token context (and ~120 prompt tokens/s on one CPU thread) can afford."""

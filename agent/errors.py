@@ -31,15 +31,32 @@ class AgentError(Exception):
 class AgentOutputError(AgentError):
     """The model did not produce valid structured output, even after a repair attempt.
 
+    The message says what was understood of the request and what the writer can try,
+    when the step knows it: "the AI failed" alone leaves a writer with nothing to do.
+
     Args:
         task: Short name of the structured task that failed (e.g. ``classification``).
+        understood: What the agent understood the writer wants, in words
+            ("add a new character named Morvane").
+        suggestion: What to try instead, in words.
     """
 
-    def __init__(self, task: str) -> None:
-        super().__init__(
-            f"The AI model did not return a usable answer for the {task.replace('_', ' ')} "
-            "step, even after a retry. Please rephrase your request or try another model."
-        )
+    def __init__(
+        self, task: str, *, understood: str | None = None, suggestion: str | None = None
+    ) -> None:
+        step = task.replace("_", " ")
+        advice = suggestion or "Please rephrase your request or try another model."
+        if understood:
+            message = (
+                f"I understood that you want to {understood}, but the AI model did not "
+                f"return a usable answer for the {step} step, even after a retry. {advice}"
+            )
+        else:
+            message = (
+                f"The AI model did not return a usable answer for the {step} step, even "
+                f"after a retry. {advice}"
+            )
+        super().__init__(message)
         self.task = task
 
 

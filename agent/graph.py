@@ -4,8 +4,9 @@
 
     START -> classify -> route_next -+-> explain --+
                             ^        +-> chat -----+
-                            |        +-> modify ---+--> route_next (next operation)
-                            |        +-> create ---+
+                            |        +-> modify ---+
+                            |        +-> create ---+--> route_next (next operation)
+                            |        +-> delete ---+
                             |        +-> clarify --+
                             +--------+-> commit -> follow_ups -> END
 
@@ -26,6 +27,7 @@ from agent.context import AgentContext
 from agent.nodes.clarify import clarify
 from agent.nodes.classify import classify
 from agent.nodes.create import create
+from agent.nodes.delete import delete
 from agent.nodes.finish import commit
 from agent.nodes.finish import follow_ups
 from agent.nodes.modify import modify
@@ -40,7 +42,7 @@ __all__ = ["AgentGraph", "build_graph"]
 AgentGraph = CompiledStateGraph[State, AgentContext, InputState, State]
 """The compiled scenario agent."""
 
-_OPERATION_NODES = ("explain", "chat", "modify", "create", "clarify")
+_OPERATION_NODES = ("explain", "chat", "modify", "create", "delete", "clarify")
 
 
 def build_graph() -> AgentGraph:
@@ -55,6 +57,7 @@ def build_graph() -> AgentGraph:
     builder.add_node("chat", chat)
     builder.add_node("modify", modify)
     builder.add_node("create", create)
+    builder.add_node("delete", delete)
     builder.add_node("clarify", clarify)
     builder.add_node("commit", commit)
     builder.add_node("follow_ups", follow_ups)

@@ -28,16 +28,20 @@ __all__ = [
     "Operation",
     "ScenarioDraft",
     "ScenarioEdit",
+    "SceneDraft",
+    "SceneEdit",
     "Target",
     "TextEdit",
     "WritingStyleEdit",
 ]
 
-Action = Literal["details", "modification", "creation", "general_conversation"]
+Action = Literal["details", "modification", "creation", "deletion", "general_conversation"]
 Target = Literal[
     "scenario",
     "character",
     "location",
+    "scene",
+    "synopsis",
     "backstory",
     "storyarc",
     "writingStyle",
@@ -60,11 +64,12 @@ class Operation(BaseModel):
     """The writer's words for this request."""
     action: Action
     """details = explain or analyse; modification = change something that exists;
-    creation = add something new; general_conversation = anything else."""
+    creation = add something new; deletion = remove a character, location or scene;
+    general_conversation = anything else."""
     target: Target
     """The part of the scenario concerned."""
     entity: str | None = None
-    """Name of the existing character or location it is about, if any."""
+    """Name of the existing character, location or scene it is about, if any."""
 
 
 class Classification(BaseModel):
@@ -156,6 +161,40 @@ class LocationDraft(BaseModel):
     """History and significance."""
     extraInfo: str | None = None
     """Other notes, if any."""
+
+
+class SceneEdit(BaseModel):
+    """Changes to one scene. Set only the fields the writer asked to change."""
+
+    model_config = _OUTPUT
+
+    title: str | None = None
+    """New title."""
+    description: str | None = None
+    """New description of what happens, complete."""
+    location: str | None = None
+    """Name of the location where it happens."""
+    time: str | None = None
+    """When it happens."""
+    notes: str | None = None
+    """New notes, complete."""
+
+
+class SceneDraft(BaseModel):
+    """A new scene."""
+
+    model_config = _OUTPUT
+
+    title: str = Field(min_length=1)
+    """Title."""
+    description: str
+    """What happens."""
+    characters: list[str] = Field(default_factory=list)
+    """Names of the existing characters in it."""
+    location: str | None = None
+    """Name of the existing location where it happens, if any."""
+    time: str | None = None
+    """When it happens, if said."""
 
 
 class WritingStyleEdit(BaseModel):

@@ -23,8 +23,11 @@ from typing import Any
 __all__ = [
     "CHARACTER_PROTECTED",
     "LOCATION_PROTECTED",
+    "PROTECTED",
     "SCENARIO_PROTECTED",
+    "SCENE_PROTECTED",
     "changed_fields",
+    "edit_entities",
     "entity_by_id",
     "merge_entities",
     "merge_fields",
@@ -42,10 +45,18 @@ LOCATION_PROTECTED: frozenset[str] = frozenset(
     {"id", "imageId", "imageUrl", "image_data", "image_mime_type"}
 )
 """Location fields an edit may never write."""
+SCENE_PROTECTED: frozenset[str] = frozenset({"id"})
+"""Scene fields an edit may never write."""
 SCENARIO_PROTECTED: frozenset[str] = frozenset(
     {"id", "userId", "createdAt", "updatedAt", "imageId", "imageUrl", "promptSettings"}
 )
 """Top-level scenario fields an edit may never write."""
+PROTECTED: dict[str, frozenset[str]] = {
+    "character": CHARACTER_PROTECTED,
+    "location": LOCATION_PROTECTED,
+    "scene": SCENE_PROTECTED,
+}
+"""The protected fields of each entity kind."""
 
 
 def new_id() -> str:
@@ -206,3 +217,45 @@ def scenario_changes(original: Mapping[str, Any], working: Mapping[str, Any]) ->
         The changed keys with their complete new values.
     """
     return {key: working[key] for key in changed_fields(original, working)}
+
+
+def edit_entities(
+    scenario: Mapping[str, Any],
+    kind: str,
+    key: str,
+    changes: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, Any], list[tuple[str, list[str]]]]:
+    """Apply field changes to entities by id; scenes follow renamed characters/locations.
+
+    Args:
+        scenario: The scenario; not mutated.
+        kind: ``character``, ``location`` or ``scene``.
+        key: The scenario list (``characters``...).
+        changes: Entity id -> proposed field values (protected and blank ones ignored).
+
+    Returns:
+        The new scenario (``scenario`` itself when nothing changed) and, per changed
+        entity, its label and the fields that changed.
+    """
+    items = scenario.get(key)
+    notes: list[tuple[str, list[str]]] = []
+    renames: dict[str, str] = {}
+    for entity_id, fields in changes.items():
+        before = entity_by_id(items, entity_id)
+        if before is None:
+            continue
+        items = merge_entities(items, [{**fields, "id": entity_id}], protected=PROTECTED[kind])
+        after = entity_by_id(items, entity_id) or before
+        if changed := changed_fields(before, after):
+            label = after.get("name") or after.get("title") or "(unnamed)"
+            notes.append((str(label), changed))
+        old_name, new_name = before.get("name"), after.get("name")
+        if isinstance(old_name, str) and isinstance(new_name, str) and old_name != new_name:
+            renames[old_name] = new_name
+    if not notes:
+        return dict(scenario), []
+    working = {**scenario, key: items}
+    scenes = rename_in_scenes(working.get("scenes"), kind, renames)
+    if scenes is not working.get("scenes"):
+        working["scenes"] = scenes  # scenes name characters and locations: keep them pointing
+    return working, notes

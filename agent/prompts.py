@@ -27,6 +27,16 @@ __all__ = [
     "FOLLOW_UPS",
     "JSON_ONLY",
     "REPAIR",
+    "SMALL_ADD",
+    "SMALL_CHAT",
+    "SMALL_CREATE",
+    "SMALL_CREATE_TASK",
+    "SMALL_EDIT_TASK",
+    "SMALL_EXPLAIN",
+    "SMALL_INTENT",
+    "SMALL_REPLACE",
+    "SMALL_SCENARIO",
+    "SMALL_SHORT",
     "conversation",
     "fill",
     "messages",
@@ -78,6 +88,39 @@ scarier"), fitting what just happened.
 The scenario: {index}
 What the assistant just did: {done}"""
 
+SMALL_EXPLAIN = """You are a helpful story-writing assistant. Answer the writer's question about
+their story in a few clear sentences of plain text.
+
+{story}"""
+
+SMALL_CHAT = """You are a friendly assistant in a story-writing app. You can explain the
+writer's story, change its characters, locations, scenes and style, or add new ones.
+Answer briefly, in plain text."""
+
+SMALL_ADD = """You help a writer edit their story. Write ONE new sentence for the {label} of
+{what} that makes the change the writer asks for. Do not repeat the current text."""
+
+SMALL_REPLACE = """You help a writer edit their story. Rewrite the {label} of {what} the way the
+writer asks. Write the complete new text."""
+
+SMALL_SHORT = """You help a writer edit their story. Write the new {label} of {what} the way
+the writer asks, in a few words."""
+
+SMALL_EDIT_TASK = """{Label} of {what}: {current}
+Request: {request}"""
+
+SMALL_CREATE = """You invent a new {kind} for a writer's story, doing what the writer asks.
+It must fit the story and differ from what exists."""
+
+SMALL_CREATE_TASK = """Story: {story}
+Existing {plural}: {existing}
+Request: {request}{known}"""
+
+SMALL_SCENARIO = """You invent a new story for a writer, doing what the writer asks."""
+
+SMALL_INTENT = """Sort the writer's message to a story-writing assistant: what they want
+(explain, chat, change, add, delete) and what it is about."""
+
 JSON_ONLY = """
 
 Reply with one JSON object only, no other text. Its keys:
@@ -109,10 +152,26 @@ def task_text(state: State) -> str:
     return part if len(state.operations) > 1 and part else state.message
 
 
-def messages(system: str, state: State, *, history: bool = True) -> list[BaseMessage]:
-    """Build a system prompt, the history and the current task into a message list."""
+def messages(
+    system: str, state: State, *, history: bool = True, max_history: int | None = None
+) -> list[BaseMessage]:
+    """Build a system prompt, the history and the current task into a message list.
+
+    Args:
+        system: The system prompt.
+        state: The turn's state (message, operations, history).
+        history: Whether earlier messages are included.
+        max_history: At most this many of them (a small model's context is short).
+    """
     if len(state.operations) > 1:
         system += f"\n\nThe writer's whole message was: {json.dumps(state.message)}"
         system += "\nHandle only the request below; other parts are handled separately."
-    past = conversation(state.history) if history else []
+    kept = (
+        state.history
+        if max_history is None
+        else state.history[-max_history:]
+        if max_history
+        else []
+    )
+    past = conversation(kept) if history else []
     return [SystemMessage(system), *past, HumanMessage(task_text(state))]

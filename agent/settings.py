@@ -7,6 +7,8 @@ Importing this module stays light: it needs pydantic only, not the agent stack.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
@@ -23,6 +25,11 @@ class AgentSettings(BaseModel):
 
     model: str | None = None
     """Model for the agent's calls; default: the pool's default model."""
+    model_profile: Literal["auto", "small", "large"] = "auto"
+    """How much the agent leaves to its model. ``small``: explicit requests are parsed by
+    code, the model only writes what is genuinely open, in short grammar-constrained steps
+    (for 0.1-8B local models); ``large``: the model classifies and edits freely. ``auto``:
+    small when the agent's model is served by the embedded (``local``) provider only."""
     preload: bool = False
     """Load the agent stack (~55 MiB per worker) at startup instead of on first use."""
     max_tokens: int = Field(default=512, ge=16, le=32_000)

@@ -70,9 +70,13 @@ def response_format(model: type[BaseModel], name: str) -> dict[str, Any]:
 
 
 def _call_kwargs(
-    context: AgentContext, llm: BaseChatModel, model: type[BaseModel], name: str
+    context: AgentContext,
+    llm: BaseChatModel,
+    model: type[BaseModel],
+    name: str,
+    max_tokens: int | None,
 ) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {} if max_tokens is None else {"max_tokens": max_tokens}
     if context.structured_temperature is not None:
         kwargs["temperature"] = context.structured_temperature  # overrides the model's
     if context.supports_json_schema:
@@ -133,6 +137,11 @@ async def ask_structured(
     name: str,
     max_repairs: int = 1,
     validation_context: Mapping[str, Any] | None = None,
+    max_tokens: int | None = None,
+    understood: str | None = None,
+    suggestion: str | None = None,
+    guide: bool = True,
+    sampling: Mapping[str, Any] | None = None,
 ) -> ModelT:
     """Ask the model for JSON matching ``model`` and return it validated.
 
@@ -147,6 +156,12 @@ async def ask_structured(
         name: Short task name, used as schema name and in error messages.
         max_repairs: How many times an invalid reply is sent back for correction.
         validation_context: Pydantic validation context (e.g. names already taken).
+        max_tokens: Completion limit of each call; None keeps the model's own.
+        understood: What the step was for, in words, for the error message.
+        suggestion: What the writer could try instead, for the error message.
+        guide: Describe the keys in the system prompt; off when the prompt shows a worked
+            example instead (a small model copies a guide's words into its answer).
+        sampling: Further sampling parameters (e.g. ``frequency_penalty``).
 
     Returns:
         The validated answer.
@@ -155,11 +170,12 @@ async def ask_structured(
         AgentOutputError: The reply stayed invalid after the repairs.
         AgentRefusalError: The model refused.
     """
-    prompt = _with_guide(messages, model)
+    prompt = _with_guide(messages, model) if guide else list(messages)
     request = prompt
     for attempt in range(max_repairs + 1):
         async with context.models.chat_model(context.model) as llm:
-            reply = await llm.ainvoke(request, **_call_kwargs(context, llm, model, name))
+            kwargs = {**_call_kwargs(context, llm, model, name, max_tokens), **(sampling or {})}
+            reply = await llm.ainvoke(request, **kwargs)
         if _refused(reply):
             raise AgentRefusalError(name)
         text = str(reply.text)
@@ -173,4 +189,4 @@ async def ask_structured(
             AIMessage(text[:_MAX_ECHO]),
             HumanMessage(fill(REPAIR, problem=problem)),
         ]
-    raise AgentOutputError(name)
+    raise AgentOutputError(name, understood=understood, suggestion=suggestion)

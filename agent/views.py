@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["entity_view", "scenario_index", "scenario_json"]
+__all__ = ["entity_brief", "entity_view", "scenario_index", "scenario_json", "story_brief"]
 
 _TOP_TEXT = ("title", "synopsis", "storyarc", "backstory", "notes")
 _STYLE = ("style", "genre", "tone", "communicationStyle", "theme", "other", "language")
@@ -101,3 +101,81 @@ def scenario_index(scenario: Mapping[str, Any]) -> str:
                 names.append(f"{name} ({_clip(detail, 80)})" if detail else str(name))
             lines.append(f"{label}: " + "; ".join(names))
     return "\n".join(lines) if lines else "The scenario is empty."
+
+
+def _line(label: str, value: Any, limit: int) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return f"{label}: {_clip(' '.join(value.split()), limit)}"
+    return None
+
+
+def _names(items: Any, limit: int, with_role: bool = False) -> str:
+    names = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        name = item.get("name") or item.get("title")
+        if not isinstance(name, str) or not name.strip():
+            continue
+        role = item.get("role") if with_role else None
+        names.append(f"{name} ({_clip(role, 40)})" if isinstance(role, str) and role else name)
+    return str(_clip(", ".join(names[:_MAX_ITEMS]), limit))
+
+
+def story_brief(scenario: Mapping[str, Any], max_chars: int = 1200) -> str:
+    """Return the scenario as a few short lines, for a small model's prompt.
+
+    A 135M model reads ~120 prompt tokens a second on one CPU thread and holds 2,048
+    tokens: it gets the title, the main texts clipped, and who and where by name.
+
+    Args:
+        scenario: The stored scenario (any shape).
+        max_chars: Character budget of the whole brief.
+    """
+    share = max(max_chars // 6, 60)
+    lines = [
+        _line("Title", scenario.get("title"), 120),
+        _line("Synopsis", scenario.get("synopsis"), share),
+        _line("Story arc", scenario.get("storyarc"), share),
+        _line("Backstory", scenario.get("backstory"), share),
+    ]
+    style = scenario.get("writingStyle")
+    if isinstance(style, Mapping):
+        words = ", ".join(str(style[k]) for k in ("genre", "tone") if style.get(k))
+        lines.append(f"Style: {_clip(words, 80)}" if words else None)
+    for key, label, role in (("characters", "Characters", True), ("locations", "Locations", False)):
+        if names := _names(scenario.get(key), share, role):
+            lines.append(f"{label}: {names}")
+    text = "\n".join(line for line in lines if line)
+    return _clip(text, max_chars) if text else "The story is empty so far."
+
+
+def entity_brief(entity: Mapping[str, Any], kind: str, limit: int = 240) -> str:
+    """Return one entity as a few labelled lines (no photos), for a small model's prompt."""
+    keys = {"character": _CHARACTER, "location": _LOCATION, "scene": _SCENE}.get(kind, ())
+    lines = []
+    for key in keys:
+        value = entity.get(key)
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        if line := _line(_LABELS.get(key, key), value, limit):
+            lines.append(line)
+    return "\n".join(lines)
+
+
+_LABELS = {
+    "name": "Name",
+    "alias": "Alias",
+    "role": "Role",
+    "gender": "Gender",
+    "appearance": "Appearance",
+    "backstory": "Backstory",
+    "extraInfo": "Notes",
+    "visualDescription": "Looks",
+    "background": "Background",
+    "title": "Title",
+    "description": "What happens",
+    "characters": "Characters",
+    "location": "Location",
+    "time": "Time",
+}

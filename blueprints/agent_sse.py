@@ -10,13 +10,19 @@ from quart import Response
 from quart import request
 
 from agent.events import AgentEvent
+from agent.events import failure
+from blueprints.sse import SSE_HEADERS
 from blueprints.sse import sse_response
 from gateway.sessions import TurnMessage
+from quart_app.facade import ErrorParts
+from quart_app.facade import agent_health
 from quart_app.facade import byok_upstream
 from quart_app.facade import current_caller
+from quart_app.facade import get_operations
 from quart_app.facade import get_services
 from quart_app.facade import rate_exempt
 from quart_app.facade import rate_limit
+from quart_app.facade import refusals_in_band
 
 __all__ = ["blueprint"]
 
@@ -32,22 +38,33 @@ async def get_agent_health() -> tuple[dict[str, Any], int]:
     in the background, so that the first turn rarely waits for it.
     """
     services = get_services()
-    ready = bool(services.pool.members)
-    if ready:
+    body, status = await agent_health(services, get_operations().readiness)
+    if status == 200:
         services.turns.loader.warm()
-    body = {
-        "status": "healthy" if ready else "unhealthy",
-        "agent": "scenario",
-        "model": services.settings.agent.model,
-        "providers": len(services.pool.members),
-    }
-    return body, 200 if ready else 503
+    return body, status
+
+
+def _refusal(parts: ErrorParts) -> Response:
+    """A refusal as the turn's own failure pair, which the chat panel shows (contract 8.3)."""
+    message = parts.message[:1].upper() + parts.message[1:]
+    frames = failure(message, code=parts.code, retry_after=parts.retry_after)
+    body = b"".join(b"data: " + frame.to_bytes() + b"\n\n" for frame in frames)
+    response = Response(body, status=200, headers={**SSE_HEADERS, **parts.headers})
+    response.timeout = None
+    return response
 
 
 @blueprint.post("/stream")
 @rate_limit
+@refusals_in_band(_refusal)
 async def post_scenario_stream() -> Response:
-    """Run one turn and stream its frames; errors before the first frame are statuses."""
+    """Run one turn and stream its frames.
+
+    A refusal before the first frame (auth, validation, rate limit, credits, busy, no
+    model, unavailable) is sent in band, as the failure pair with ``metadata.code`` and
+    ``metadata.retry_after``: the frontend reads no error status. ``?errors=status``
+    answers the real HTTP status and JSON error body instead.
+    """
     caller = current_caller()
     turn = TurnMessage.model_validate_json(await request.get_data())
     turns = get_services().turns

@@ -93,4 +93,6 @@ def _refusal(error: Exception) -> dict[str, Any]:
     }
     if parts.detail is not None:
         frame["detail"] = parts.detail
+    if parts.retry_after is not None:
+        frame["retry_after"] = parts.retry_after
     return frame

@@ -7,6 +7,7 @@ from typing import Any
 from quart import Blueprint
 from quart import request
 
+from gateway.console import usage_row
 from quart_app.facade import APIError
 from quart_app.facade import current_caller
 from quart_app.facade import get_services
@@ -35,19 +36,5 @@ async def get_my_credits() -> dict[str, Any]:
         "balance": balance.balance,
         "reserved": balance.reserved,
         "available": balance.available,
-        "usage": [
-            {
-                "request_id": u.request_id,
-                "provider": u.provider,
-                "model": u.model,
-                "prompt_tokens": u.prompt_tokens,
-                "completion_tokens": u.completion_tokens,
-                "credits": u.credits,
-                "duration_ms": u.duration_ms,
-                "status": str(u.status),
-                "byok": u.byok,
-                "created_at": u.created_at.isoformat() if u.created_at else None,
-            }
-            for u in usage
-        ],
+        "usage": [usage_row(u) for u in usage],
     }

@@ -25,6 +25,16 @@ from pydantic.json_schema import JsonSchemaMode
 from pydantic.json_schema import models_json_schema
 from quart import Quart
 
+from blueprints.console_models import AccountQuery
+from blueprints.console_models import AccountResponse
+from blueprints.console_models import CancelResponse
+from blueprints.console_models import ConsoleMe
+from blueprints.console_models import ConsoleSnapshot
+from blueprints.console_models import GrantRequest
+from blueprints.console_models import GrantResponse
+from blueprints.console_models import StreamsResponse
+from blueprints.console_models import TopUsersQuery
+from blueprints.console_models import TopUsersResponse
 from blueprints.responses import AgentHealthResponse
 from blueprints.responses import ChatCompletion
 from blueprints.responses import CreditsResponse
@@ -36,7 +46,14 @@ from blueprints.schemas import ChatRequest
 from blueprints.schemas import ErrorBody
 from gateway.sessions import TurnMessage
 
-__all__ = ["ROUTE_DOCS", "Reply", "RouteDoc", "build_openapi", "undocumented_endpoints"]
+__all__ = [
+    "ROUTE_DOCS",
+    "Reply",
+    "RouteDoc",
+    "build_openapi",
+    "query_of",
+    "undocumented_endpoints",
+]
 
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 SSE = "text/event-stream"
@@ -110,6 +127,41 @@ _SSE_EVENT: dict[str, Any] = {
 }
 _CHAT_TAGS = ("completions",)
 _OPS_TAGS = ("operations",)
+_CONSOLE_TAGS = ("console",)
+
+
+def query_of(model: type[BaseModel]) -> tuple[dict[str, Any], ...]:
+    """Query parameters described from the pydantic model the handler validates them with."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    return tuple(
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema["properties"].items()
+    )
+
+
+def _console(
+    summary: str,
+    ok: Reply,
+    *,
+    body: type[BaseModel] | None = None,
+    query: tuple[dict[str, Any], ...] = (),
+    **errors: Reply,
+) -> RouteDoc:
+    """An admin-only console endpoint: 401 without a valid token, 403 for a non-admin."""
+    replies: dict[int, Reply] = {
+        200: ok,
+        401: _AUTH,
+        403: _error("FORBIDDEN: the console is for admins ([console] admin_users, admin_role)"),
+        429: _LIMITED,
+        503: _error("DRAINING or COORDINATION_UNAVAILABLE", "Retry-After"),
+    }
+    replies.update({int(code.removeprefix("e")): reply for code, reply in errors.items()})
+    return RouteDoc(summary, _CONSOLE_TAGS, replies, body=body, auth=True, query=query)
+
+
+_INVALID = _error("INVALID_REQUEST: a query or body field is out of range")
+_NO_CREDITS = _error("CREDITS_DISABLED")
 
 ROUTE_DOCS: dict[str, RouteDoc] = {
     "proxy.get_status": RouteDoc(
@@ -181,8 +233,8 @@ ROUTE_DOCS: dict[str, RouteDoc] = {
         "Whether the scenario agent can answer (the chat panel's switch)",
         ("agent",),
         {
-            200: Reply("healthy", {JSON: AgentHealthResponse}),
-            503: Reply("unhealthy, or draining", {JSON: None}),
+            200: Reply("healthy (state healthy or degraded)", {JSON: AgentHealthResponse}),
+            503: Reply("unhealthy: no provider of the agent's model answers", {JSON: None}),
         },
     ),
     "agent_sse.post_scenario_stream": RouteDoc(
@@ -191,13 +243,27 @@ ROUTE_DOCS: dict[str, RouteDoc] = {
         {
             200: Reply(
                 "Server-sent events: `status`, `chat`, `tool_call` frames, then "
-                "`status: completed` (or `status: error`).",
+                "`status: completed` (or `status: error`). A refusal before the turn starts "
+                "(auth, validation, rate limit, credits, busy, no model, unavailable) is sent "
+                "here too, as a `chat` frame with the message and a `status` frame with "
+                "`metadata.status: error`, `metadata.code` and `metadata.retry_after`; the "
+                "error statuses below are answered only with `?errors=status`.",
                 {SSE: None},
             ),
             **_STREAM_ERRORS,
         },
         body=TurnMessage,
         auth=True,
+        query=(
+            {
+                "name": "errors",
+                "in": "query",
+                "required": False,
+                "description": "`status`: answer refusals with their HTTP status and JSON "
+                "error body instead of in band.",
+                "schema": {"type": "string", "enum": ["status"]},
+            },
+        ),
     ),
     "probes.get_livez": RouteDoc(
         "Liveness: 200 while the process serves",
@@ -216,6 +282,65 @@ ROUTE_DOCS: dict[str, RouteDoc] = {
         "Prometheus metrics (text exposition format)",
         _OPS_TAGS,
         {200: Reply("Metrics", {"text/plain": None}), 404: _error("metrics are disabled")},
+    ),
+    "console.get_console_page": RouteDoc(
+        "The operator console (a static page; it asks for an admin's token)",
+        _CONSOLE_TAGS,
+        {200: Reply("HTML", {"text/html": None}), 503: _DRAINING},
+    ),
+    "console.get_console_asset": RouteDoc(
+        "A script, style sheet or sample file of the console page",
+        _CONSOLE_TAGS,
+        {
+            200: Reply("The file", {"text/javascript": None, "text/css": None, JSON: None}),
+            404: _error("NOT_FOUND: no such asset"),
+            503: _DRAINING,
+        },
+    ),
+    "console.get_console_me": _console(
+        "The admin and the console's settings", Reply("Admin", {JSON: ConsoleMe})
+    ),
+    "console.get_console_pool": _console(
+        "The pool (slots, queues, readiness, TTFT, error rate) and the streams, now",
+        Reply("A snapshot", {JSON: ConsoleSnapshot}),
+    ),
+    "console.get_console_live": _console(
+        "The same snapshot pushed every [console] push_interval_s until the worker drains",
+        Reply(
+            "Server-sent events: `data: <snapshot>` frames (a `: keep-alive` comment when "
+            "nothing changed)",
+            {SSE: None},
+        ),
+    ),
+    "console.get_console_streams": _console(
+        "The streams in flight on this worker", Reply("Streams", {JSON: StreamsResponse})
+    ),
+    "console.post_console_cancel": _console(
+        "Cancel a stream: its client gets one `cancelled` error frame, its slot comes back",
+        Reply("Cancelled", {JSON: CancelResponse}),
+        e404=_error("STREAM_NOT_FOUND: not open on this worker (ended, or another worker's)"),
+    ),
+    "console.get_console_users": _console(
+        "Top users by tokens or credits over a window",
+        Reply("Users", {JSON: TopUsersResponse}),
+        query=query_of(TopUsersQuery),
+        e400=_INVALID,
+        e404=_NO_CREDITS,
+    ),
+    "console.get_console_account": _console(
+        "One user's balance, pending holds, latest usage and grants",
+        Reply("The account", {JSON: AccountResponse}),
+        query=query_of(AccountQuery),
+        e400=_INVALID,
+        e404=_NO_CREDITS,
+    ),
+    "console.post_console_grant": _console(
+        "Grant credits, or remove them with a negative amount (as `storywriter grant`)",
+        Reply("The new balance", {JSON: GrantResponse}),
+        body=GrantRequest,
+        e400=_INVALID,
+        e404=_NO_CREDITS,
+        e413=_error("PAYLOAD_TOO_LARGE"),
     ),
     "docs.get_openapi": RouteDoc(
         "This document", ("docs",), {200: Reply("OpenAPI 3.1", {JSON: None}), 503: _DRAINING}

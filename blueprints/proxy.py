@@ -14,12 +14,13 @@ from blueprints.schemas import ChatRequest
 from blueprints.sse import sse_response
 from gateway.completions import ChatCall
 from gateway.completions import new_request_id
+from providers.byok_models import BYOK_MODELS
 from providers.relay import ReasoningMode
 from quart_app.facade import byok_upstream
 from quart_app.facade import chat_tokens
+from quart_app.facade import cheap_read
 from quart_app.facade import current_caller
 from quart_app.facade import get_services
-from quart_app.facade import rate_exempt
 from quart_app.facade import rate_limit
 
 __all__ = ["blueprint"]
@@ -28,20 +29,20 @@ blueprint = Blueprint("proxy", __name__, url_prefix="/api/proxy/llm/v1")
 
 
 @blueprint.get("/status")
-@rate_exempt
+@cheap_read(by="address")  # no token: flood-guarded per client address, when configured
 async def get_status() -> dict[str, Any]:
     """``busy`` is true exactly when a new request would have to wait for a provider slot."""
     return await get_services().pool.status()
 
 
 @blueprint.get("/models")
-@rate_limit
+@cheap_read  # the frontend polls it: a user at their request limit still sees the list
 async def get_models() -> dict[str, Any]:
     """The model ids the caller can use (their own upstream's with BYOK headers)."""
     current_caller()
     byok = await byok_upstream()
     if byok is not None:
-        pairs = [(model, "byok") for model in await byok.list_models()]
+        pairs = [(model, "byok") for model in await BYOK_MODELS.models(byok)]
     else:
         pairs = await get_services().pool.list_models()
     data = [{"id": model, "object": "model", "owned_by": owner} for model, owner in pairs]
@@ -77,6 +78,7 @@ async def _chat(reasoning: ReasoningMode) -> Response:
         params=chat.sampling_params(),
         reasoning=reasoning,
         keep_alive=chat.keep_alive,
+        continuation=request.headers.get("X-Stream-Continuation", "").lower() != "off",
     )
     gateway = get_services().gateway
     if not chat.stream and "application/json" in request.headers.get("Accept", ""):

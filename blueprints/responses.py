@@ -133,3 +133,8 @@ class AgentHealthResponse(_Open):
     """``GET /api/streaming_agent/scenario/stream/health`` (the frontend wants ``healthy``)."""
 
     status: Literal["healthy", "unhealthy"]
+    """What the chat panel reads: ``healthy`` whenever a turn can run now."""
+    state: Literal["healthy", "degraded", "unhealthy"]
+    """``degraded``: some providers of the agent's model are down (turns use the others)."""
+    providers: dict[str, ReadinessCheck]
+    """Each provider of the agent's model, as ``/readyz`` reports it (cached probes)."""

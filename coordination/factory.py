@@ -6,6 +6,12 @@ counted once per worker. With ``redis_url`` everything is shared through one cli
 retries are off and whose sockets time out like the guard, plus one lease-renewal task.
 The service starts even when Redis is down (the guard answers 503 or falls back), so a
 Redis restart never takes the service with it.
+
+The pool turns redis-py's maintenance notifications off. They are on by default with RESP3
+(redis-py 8) and, while on, the pool skips its check that a pooled connection was not
+closed by the server, so after a Redis restart every pooled connection failed its next
+command (redis/redis-py#4128). With the check, a stale connection is replaced silently
+when it is taken from the pool; the guard's one retry covers a close it could not see yet.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from coordination.guard import RedisGuard
 from coordination.leases import LeaseKeeper
@@ -81,6 +88,8 @@ def policy_of(limits: LimitsSettings) -> LimitPolicy:
         requests_per_minute=limits.requests_per_minute,
         concurrent_requests=limits.concurrent_requests,
         tokens_per_minute=limits.tokens_per_minute,
+        reads_per_minute=limits.reads_quota,
+        address_reads_per_minute=limits.address_reads_per_minute,
     )
 
 
@@ -106,7 +115,9 @@ async def open_coordination(
 
     timeout = settings.redis_timeout_s
     # A bounded pool (a burst waits for a warm connection instead of opening hundreds) and
-    # no retries: every call must fit in ``redis_timeout_s``.
+    # no retries: every call must fit in ``redis_timeout_s`` (the guard retries a call
+    # once on a fresh connection). Without maintenance notifications the pool checks each
+    # connection it hands out and replaces one the server closed (module docstring).
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=_MAX_CONNECTIONS,
@@ -115,6 +126,7 @@ async def open_coordination(
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
     redis = Redis(connection_pool=pool)
     stack.push_async_callback(redis.aclose)
@@ -126,10 +138,11 @@ async def open_coordination(
         retry_interval_s=settings.retry_interval_s,
         where=where,
     )
-    keeper = LeaseKeeper(redis, guard, settings.lease_ttl_s)
+    keeper = LeaseKeeper(redis, guard, settings.lease_ttl_s, settings.key_prefix)
     keeper.start()
     stack.push_async_callback(keeper.aclose)
     stack.push_async_callback(guard.drain)
+    workers = _fallback_workers(settings)
     if await _warm_up(redis):
         log.info("rate limits and pool slots are shared through Redis at %s", where)
     else:
@@ -147,6 +160,7 @@ async def open_coordination(
             fair_window_s=limits.fair_window_s,
             queue_max=limits.queue_max,
             lease_ttl_s=settings.lease_ttl_s,
+            workers=workers,
         )
 
     limiter = RedisRateLimiter(
@@ -156,12 +170,32 @@ async def open_coordination(
         prefix=settings.key_prefix,
         policy=policy,
         lease_ttl_s=settings.lease_ttl_s,
+        workers=workers,
     )
     return Coordination(RateLimits(policy, limiter), shared_slots, True, keeper)
 
 
+def _fallback_workers(settings: CoordinationSettings) -> int:
+    """How many workers share the limits when each falls back to its own memory."""
+    workers = worker_count()
+    if workers is None:
+        if settings.on_redis_error == "local":
+            log.warning(
+                "cannot tell how many workers hypercorn runs: while Redis is down, each "
+                "worker's fallback admits up to the whole of every limit"
+            )
+        return 1
+    return workers
+
+
 async def _warm_up(redis: Redis) -> bool:
-    """Load the scripts (no NOSCRIPT round trip later) and open a few connections."""
+    """Load the scripts (no NOSCRIPT round trip later) and open a few connections.
+
+    A restart empties Redis's script cache too; redis-py's ``Script`` answers NOSCRIPT
+    by loading the script and calling it again, so a restart costs one round trip more.
+    This worker's marker is set by its first decision (``LeaseKeeper.call``), not here:
+    a slow start must not open the guard.
+    """
     try:
         async with asyncio.timeout(_WARM_UP_S):
             async with redis.pipeline(transaction=False) as pipe:

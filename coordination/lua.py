@@ -5,6 +5,13 @@ across hosts. Leaky buckets mirror ``coordination.limits.local`` (level ``l`` at
 leaking ``quota / 60 000`` per millisecond); slot admission mirrors ``coordination.slots.rules``
 rule for rule. Numbers are returned as integers (Redis truncates Lua numbers), so levels
 come back in thousandths.
+
+Every script that decides something first checks the calling worker's *marker* key, which
+the worker's ``LeaseKeeper`` keeps alive: a missing marker means Redis lost this worker's
+state (a restart without persistence, a flush), and the script answers ``STATE_LOST``
+without deciding, so the worker puts its leases back before anything is decided without
+them. Admission and slot scripts are idempotent for their entry or lease id, so a call
+retried after a dropped connection never charges twice.
 """
 
 from __future__ import annotations
@@ -13,12 +20,23 @@ __all__ = [
     "ADMIT",
     "FINISH",
     "LEAVE",
+    "READ",
     "RENEW",
     "SCRIPTS",
     "SLOT_ACQUIRE",
     "SLOT_RELEASE",
     "SLOT_USAGE",
+    "STATE_LOST",
 ]
+
+#: First element of a deciding script's answer when the worker's marker is gone.
+STATE_LOST = -9
+
+
+def _marked(key: int) -> str:
+    """Stop at once, deciding nothing, when the worker's marker ``KEYS[key]`` is gone."""
+    return f"if redis.call('EXISTS', KEYS[{key}]) == 0 then return {{{STATE_LOST}}} end\n"
+
 
 _NOW = """
 local clock = redis.call('TIME')
@@ -38,10 +56,11 @@ local function store(key, level, rate)
 end
 """
 
-# KEYS: requests bucket, tokens bucket, in-flight zset.
+# KEYS: requests bucket, tokens bucket, in-flight zset, worker marker.
 # ARGV: rpm, concurrent, tpm, tokens, entry, lease ttl ms.
 ADMIT = (
-    _NOW
+    _marked(4)
+    + _NOW
     + _LEAK
     + """
 local rpm, conc, tpm = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -51,11 +70,12 @@ if rpm > 0 then
   lr = leak(KEYS[1], rpm / 60000)
   if lr + 1 > rpm then ok_r = 0; wr = (lr + 1 - rpm) / (rpm / 60000) end
 end
-local ok_c, n = 1, 0
+local ok_c, n, again = 1, 0, false
 if conc > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   n = redis.call('ZCARD', KEYS[3])
-  if n >= conc then ok_c = 0 end
+  again = redis.call('ZSCORE', KEYS[3], ARGV[5]) ~= false
+  if n >= conc and not again then ok_c = 0 end
 end
 local ok_t, lt, wt = 1, 0, 0
 if tpm > 0 then
@@ -63,7 +83,10 @@ if tpm > 0 then
   if amount > 0 and lt + amount > tpm then ok_t = 0; wt = (lt + amount - tpm) / (tpm / 60000) end
 end
 local allowed = 0
-if ok_r == 1 and ok_c == 1 and ok_t == 1 then
+if again then
+  -- a retried call whose first attempt was applied: admitted once, charged once
+  allowed, ok_r, ok_t, wr, wt = 1, 1, 1, 0, 0
+elseif ok_r == 1 and ok_c == 1 and ok_t == 1 then
   allowed = 1
   if rpm > 0 then lr = lr + 1; store(KEYS[1], lr, rpm / 60000) end
   if conc > 0 then
@@ -76,6 +99,23 @@ if ok_r == 1 and ok_c == 1 and ok_t == 1 then
 end
 return {allowed, ok_r, math.floor(lr * 1000), math.ceil(wr), ok_c, n,
         ok_t, math.floor(lt * 1000), math.ceil(wt)}
+"""
+)
+
+# One cheap read: the requests bucket of ADMIT, alone. KEYS: reads bucket. ARGV: quota.
+READ = (
+    _NOW
+    + _LEAK
+    + """
+local quota = tonumber(ARGV[1])
+local level = leak(KEYS[1], quota / 60000)
+local ok, wait = 1, 0
+if level + 1 > quota then
+  ok = 0; wait = (level + 1 - quota) / (quota / 60000)
+else
+  level = level + 1; store(KEYS[1], level, quota / 60000)
+end
+return {ok, math.floor(level * 1000), math.ceil(wait)}
 """
 )
 
@@ -95,25 +135,46 @@ return 1
 """
 )
 
-# KEYS: lease zsets (one per ARGV member). ARGV: ttl ms, members...
+# Renews every lease a worker holds and puts back those Redis no longer has (a restart
+# without persistence, or expired while the worker stalled): the worker still runs them.
+# KEYS: the worker's marker, then per lease its sorted set - plus, for a slot lease, the
+# owners and per-user count hashes. ARGV: lease ttl ms, marker ttl ms, then per lease its
+# member and owner ('' for an in-flight entry). Returns the 1-based numbers of the leases
+# that were put back.
 RENEW = (
     _NOW
     + """
 local ttl = tonumber(ARGV[1])
-local lost = 0
-for i, key in ipairs(KEYS) do
-  if redis.call('ZADD', key, 'XX', 'CH', now + ttl, ARGV[i + 1]) == 0 then lost = lost + 1 end
-  redis.call('PEXPIRE', key, ttl * 3)
+redis.call('SET', KEYS[1], '1', 'PX', tonumber(ARGV[2]))
+local k, restored = 2, {}
+for i = 3, #ARGV, 2 do
+  local member, user = ARGV[i], ARGV[i + 1]
+  local set = KEYS[k]
+  local present = redis.call('ZSCORE', set, member)
+  redis.call('ZADD', set, now + ttl, member)
+  if user == '' then
+    redis.call('PEXPIRE', set, ttl * 3)  -- an idle user's in-flight set goes by itself
+    k = k + 1
+  else
+    -- a provider's lease set never expires as a whole: its counts live in two hashes
+    if redis.call('HSETNX', KEYS[k + 1], member, user) == 1 then
+      redis.call('HINCRBY', KEYS[k + 2], user, 1)
+    end
+    k = k + 3
+  end
+  if not present then restored[#restored + 1] = (i - 1) / 2 end
 end
-return lost
+return restored
 """
 )
 
 # Slot keys: 1 leases (id -> expiry), 2 owners (id -> user), 3 held (user -> n),
-# 4 waiting users (user -> until), 5 queue (ticket -> order), 6 ticket expiry, 7 clock.
+# 4 waiting users (user -> until), 5 queue (ticket -> order), 6 ticket expiry, 7 clock,
+# 8 the calling worker's marker.
 # A ticket is "<32 hex>:<user>", so its owner is string.sub(ticket, 34).
 _SLOT_COMMON = (
-    _NOW
+    _marked(8)
+    + _NOW
     + """
 local function level_if_empty()
   if redis.call('ZCARD', KEYS[5]) == 0 then
@@ -152,6 +213,9 @@ SLOT_ACQUIRE = (
 local user, lease, capacity, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local ticket = ARGV[7]
 local in_use = redis.call('ZCARD', KEYS[1])
+if redis.call('ZSCORE', KEYS[1], lease) then
+  return {1, in_use, redis.call('ZCARD', KEYS[5])}  -- a retried call that was applied
+end
 local held = tonumber(redis.call('HGET', KEYS[3], user) or '0')
 local qlen = redis.call('ZCARD', KEYS[5])
 local free = capacity - in_use
@@ -219,7 +283,7 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return redis.call('ZCARD', KEYS[1])
 """
 
-# The seven slot keys; ARGV: ticket.
+# The first seven slot keys; ARGV: ticket.
 LEAVE = """
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
@@ -231,7 +295,7 @@ end
 return 1
 """
 
-# The seven slot keys. Returns {in use, queue length} after dropping expired leases.
+# The eight slot keys. Returns {in use, queue length} after dropping expired leases.
 SLOT_USAGE = (
     _SLOT_COMMON
     + """
@@ -240,4 +304,4 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[5])}
 )
 
 #: Every script, loaded once at startup so that the first EVALSHA never misses.
-SCRIPTS = (ADMIT, FINISH, RENEW, SLOT_ACQUIRE, SLOT_RELEASE, LEAVE, SLOT_USAGE)
+SCRIPTS = (ADMIT, FINISH, READ, RENEW, SLOT_ACQUIRE, SLOT_RELEASE, LEAVE, SLOT_USAGE)

@@ -17,9 +17,13 @@ from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import field_validator
 
-__all__ = ["CoordinationSettings", "LimitsSettings"]
+__all__ = ["READS_PER_REQUEST", "CoordinationSettings", "LimitsSettings"]
 
 _PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+#: ``reads_per_minute`` when unset: a multiple of the request budget.
+READS_PER_REQUEST = 10
 
 
 class LimitsSettings(BaseModel):
@@ -35,6 +39,16 @@ class LimitsSettings(BaseModel):
     tokens_per_minute: int = Field(default=1_000_000, ge=0)
     """Tokens a user may use per minute: prompt + ``max_tokens`` are charged at admission
     and corrected to the real usage when the call settles."""
+    reads_per_minute: int | None = Field(default=None, ge=0)
+    """Cheap, cached reads (``GET /models``) a user may make per minute. They neither spend
+    nor are refused by ``requests_per_minute`` - the frontend polls the model list, and a
+    user at their request limit must still see it - and have this separate, generous
+    bucket against floods instead. Default: 10 x ``requests_per_minute``; 0 turns it off."""
+    address_reads_per_minute: int = Field(default=0, ge=0)
+    """``GET /status`` polls per client address per minute (``/status`` needs no token, so
+    no user). 0, the default, is off: behind a reverse proxy every client has the proxy's
+    address (the service reads no forwarded headers), so one bucket would be shared by
+    all users' frontends. Set it when clients reach the service directly."""
     max_user_share: float = Field(default=1.0, gt=0, le=1)
     """Largest share of one provider's slots one user may hold: at most
     ``ceil(capacity * share)`` (at least 1). Independently of it, while another user is
@@ -47,6 +61,13 @@ class LimitsSettings(BaseModel):
     round-robin across users. 0 answers 409 at once (the frontend's "AI busy" modal)."""
     queue_max: int = Field(default=32, ge=1)
     """Requests that may wait per provider; more are answered 409 at once."""
+
+    @property
+    def reads_quota(self) -> int:
+        """``reads_per_minute``, or its default from ``requests_per_minute``."""
+        if self.reads_per_minute is not None:
+            return self.reads_per_minute
+        return READS_PER_REQUEST * self.requests_per_minute
 
 
 class CoordinationSettings(BaseModel):

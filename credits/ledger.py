@@ -38,6 +38,13 @@ from credits.models import Reservation
 from credits.models import UsageRecord
 from credits.models import from_timestamp
 from credits.models import to_timestamp
+from credits.reports import GrantEntry
+from credits.reports import PendingHold
+from credits.reports import Ranking
+from credits.reports import UserTotals
+from credits.reports import select_grants
+from credits.reports import select_pending_holds
+from credits.reports import select_top_users
 from credits.shielded import ShieldedWrites
 from credits.usage_log import insert_usage
 from credits.usage_log import select_recent_usage
@@ -373,6 +380,29 @@ class Ledger:
             raise ValueError("limit must be >= 1")
         async with self._db.read() as tx:
             return await select_recent_usage(tx, user_id, limit)
+
+    async def top_users(
+        self, since: datetime, limit: int = 20, by: Ranking = "tokens"
+    ) -> list[UserTotals]:
+        """The users who used the most tokens (or were charged the most) since ``since``."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        async with self._db.read() as tx:
+            return await select_top_users(tx, to_timestamp(since), limit, by)
+
+    async def pending_holds(self, user_id: str, limit: int = 20) -> list[PendingHold]:
+        """A user's holds still pending, newest first."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        async with self._db.read() as tx:
+            return await select_pending_holds(tx, user_id, limit)
+
+    async def grants(self, user_id: str, limit: int = 20) -> list[GrantEntry]:
+        """A user's grants and removals (with their notes), newest first."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        async with self._db.read() as tx:
+            return await select_grants(tx, user_id, limit)
 
 
 def _require_ids(*ids: str) -> None:

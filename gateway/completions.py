@@ -22,14 +22,17 @@ from credits.models import CallUsage
 from credits.models import UsageRecord
 from credits.models import UsageStatus
 from credits.models import new_request_id
+from credits.pricing import tokens_for
+from gateway.continuation import ContinuationPolicy
+from gateway.continuation import continuation_payload
 from gateway.holds import CapReason
 from gateway.holds import plan_hold
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
 from providers.calls import OpenedStream
 from providers.calls import Route
+from providers.errors import CallEnded
 from providers.errors import ProviderError
-from providers.errors import ShuttingDown
 from providers.errors import StreamTimeLimit
 from providers.relay import ReasoningMode
 from providers.relay import StreamRelay
@@ -42,6 +45,8 @@ from providers.usage import UsageSource
 __all__ = ["ChatCall", "Gateway", "ProxyStream", "new_request_id"]
 
 log = logging.getLogger(__name__)
+#: The shortest rest of an answer worth asking another upstream stream for.
+_MIN_CONTINUATION_TOKENS = 16
 
 
 @dataclass(slots=True)
@@ -58,6 +63,8 @@ class ChatCall:
     """Optional sampling fields to forward (temperature, top_p, seed, ...)."""
     reasoning: ReasoningMode
     keep_alive: str | int | None = None
+    continuation: bool = True
+    """False when the client opted out (``X-Stream-Continuation: off``)."""
     correlation_id: str | None = None
     """The client's ``X-Request-Id`` (or the one generated for the logs): forwarded
     upstream and logged for correlation, never a key - a client may reuse it at will."""
@@ -96,12 +103,49 @@ class _Start:
     prompt_estimate: int
     max_tokens: int
     capped_by: CapReason | None
+    held: int | None = None
+    """Credits held for it (None: it pays nothing - BYOK, or credits off)."""
 
     def capped(self, finish_reason: object) -> dict[str, Any]:
         """What the final chunk and the JSON answer say when the cap ended the answer."""
         if self.capped_by is None or finish_reason != "length":
             return {}
         return {"capped_by": self.capped_by, "max_tokens": self.max_tokens}
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One upstream stream of an answer (a continuation adds another) and what it used."""
+
+    upstream: Upstream
+    source: UsageSource
+    usage: Usage | None = None
+
+    @property
+    def counted(self) -> Usage:
+        """The usage, once it is known."""
+        assert self.usage is not None, "an attempt is counted before it is priced"
+        return self.usage
+
+    def call_usage(self) -> CallUsage:
+        """This attempt as one call of the request's settlement."""
+        usage = self.counted
+        return CallUsage(
+            self.upstream.name,
+            self.source.model,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            self.upstream.settings.multiplier,
+        )
+
+
+def _total(attempts: list[_Attempt]) -> Usage:
+    """The usage of every attempt of an answer, summed (what the client is told)."""
+    return Usage(
+        sum(a.counted.prompt_tokens for a in attempts),
+        sum(a.counted.completion_tokens for a in attempts),
+        reported=all(a.counted.reported for a in attempts),
+    )
 
 
 class Gateway:
@@ -113,6 +157,7 @@ class Gateway:
         settlements: Settlements,
         *,
         min_completion_tokens: int = 256,
+        continuation: ContinuationPolicy | None = None,
         max_stream_s: float | None = None,
     ) -> None:
         """Build the proxy.
@@ -122,6 +167,8 @@ class Gateway:
             settlements: Holds before and settles after every call.
             min_completion_tokens: The shortest answer worth holding credits for: a member
                 whose balance cannot pay for the prompt plus this many tokens gets 402.
+            continuation: How streams cut mid-answer are continued (default: twice, after
+                0.25 s then 0.5 s).
             max_stream_s: The longest a stream runs (``[server] max_stream_s``): it then
                 ends with the ``max_stream_time`` error frame, charged for what was generated.
         """
@@ -129,6 +176,7 @@ class Gateway:
         self.pool = calls.pool
         self.settlements = settlements
         self.min_completion_tokens = min_completion_tokens
+        self.continuation = continuation or ContinuationPolicy(limit=2, backoff_s=0.25)
         self.max_stream_s = max_stream_s
 
     @property
@@ -160,12 +208,14 @@ class Gateway:
             output_limit=route.output_limit,
         )
         completion = plan.wanted
-        if byok is None:
+        held: int | None = None
+        if byok is None and self.settlements.charges:
             held = await self.settlements.reserve(
                 call.user_id, call.request_id, plan.maximum, plan.minimum
             )
             completion = plan.completion_for(held)
-        return _Start(route, plan.prompt_tokens, completion, plan.cap_reason(completion))
+        reason = plan.cap_reason(completion)
+        return _Start(route, plan.prompt_tokens, completion, reason, held)
 
     def _refused(self, call: ChatCall, route: Route) -> None:
         """Settle a call that reached no model: nothing charged, the hold released, logged."""
@@ -215,55 +265,72 @@ class Gateway:
     ) -> AsyncIterator[bytes]:
         ending = UsageStatus.CLIENT_DISCONNECT
         relay = StreamRelay(reasoning=call.reasoning, model=opened.model)
-        usage: Usage | None = None
+        attempts = [_Attempt(opened.upstream, source)]
         settled = False
+        loop = asyncio.get_running_loop()
+
+        def too_long() -> None:  # ends the stream being read (a continuation's too)
+            opened.end(StreamTimeLimit(self.max_stream_s or 0.0))
+
         limit = None
         if self.max_stream_s is not None:
-            remaining = self.max_stream_s - (time.monotonic() - started)
-            limit = asyncio.get_running_loop().call_later(remaining, self._too_long, opened)
+            limit = loop.call_later(self.max_stream_s - (time.monotonic() - started), too_long)
         try:
             try:
-                out = relay.feed(opened.first)
-                # The frames of the read that ends the stream leave with our trailer, in one
-                # write: a fast upstream's whole answer often arrives in the first read.
-                if not relay.done:
-                    if out:
-                        yield out
-                    out = b""
-                    async with aclosing(opened.rest()) as rest:
-                        async for data in rest:
-                            out = relay.feed(data)
-                            if relay.done:
-                                break
+                while True:
+                    try:
+                        out = relay.feed(opened.first)
+                        # The frames of the read that ends the stream leave with our
+                        # trailer, in one write: a fast upstream's whole answer often
+                        # arrives in the first read.
+                        if not relay.done:
                             if out:
                                 yield out
                             out = b""
-                tail = relay.finish()
-                usage = source.now(relay.report, relay.completion_text())
-                if usage is None:
-                    usage = await source.counted(relay.report, relay.completion_text())
-                record = self._record(
-                    call, source, opened.upstream, usage, started, UsageStatus.COMPLETED, byok
-                )
-                cost = _cost(self.settlements.price(record), opened.upstream, byok)
+                            async with aclosing(opened.rest()) as rest:
+                                async for data in rest:
+                                    out = relay.feed(data)
+                                    if relay.done:
+                                        break
+                                    if out:
+                                        yield out
+                                    out = b""
+                        tail = relay.finish()
+                        break
+                    except CallEnded:  # shutdown or an operator's cancel: never resumed
+                        raise
+                    except ProviderError as error:
+                        opened.failed(error)
+                        if relay.unsent:
+                            yield relay.unsent  # the good frames before the bad one
+                        resumed = await self._resume(call, start, relay, opened, error, attempts)
+                        if resumed is None:
+                            raise
+                        opened = resumed
+                        if limit is not None and limit.when() <= loop.time():
+                            too_long()  # the limit passed while it was being resumed
+                last = attempts[-1]
+                last.usage = last.source.now(relay.report, relay.attempt_text())
+                if last.usage is None:
+                    last.usage = await last.source.counted(relay.report, relay.attempt_text())
+                record = self._record(call, attempts, started, UsageStatus.COMPLETED, byok)
+                extra = {
+                    **_cost(self.settlements.price(record), opened.upstream, byok),
+                    **start.capped(relay.finish_reason),
+                }
+                if len(attempts) > 1:
+                    extra["continuations"] = len(attempts) - 1
                 ending = UsageStatus.COMPLETED
                 # Durable (journaled) before the last frame: a worker killed after the
                 # client has its answer cannot lose the charge.
                 settled = True
                 await self.settlements.settle(record)
-                yield (
-                    out + tail + relay.trailer(usage, {**cost, **start.capped(relay.finish_reason)})
-                )
-            except ShuttingDown as stopped:
+                yield out + tail + relay.trailer(_total(attempts), extra)
+            except CallEnded as ended:  # shutdown, or an operator's cancel (the console)
                 ending = UsageStatus.CANCELLED  # bill what was generated, as for a cancel
-                yield error_frame(stopped.message, "shutting_down")
-            except StreamTimeLimit as too_long:
-                ending = UsageStatus.CANCELLED  # ended on our side: bill what was generated
-                log.warning("stream %s ended after %g s", call.request_id, self.max_stream_s)
-                yield error_frame(too_long.message, too_long.code.lower())
+                yield error_frame(ended.message, ended.code.lower())
             except ProviderError as error:
                 ending = UsageStatus.UPSTREAM_ERROR
-                opened.failed(error)
                 log.warning(
                     "stream %s from %s failed: %s",
                     call.request_id,
@@ -280,44 +347,124 @@ class Gateway:
                 limit.cancel()
             opened.close()
             if not settled:
-                self._settle(call, opened.upstream, source, relay, usage, started, ending, byok)
+                self._settle(call, attempts, relay, started, ending, byok)
 
-    def _too_long(self, opened: OpenedStream) -> None:
-        """End a stream that ran ``max_stream_s``: its relay sends the error frame."""
-        opened.end(StreamTimeLimit(self.max_stream_s or 0.0))
+    async def _resume(
+        self,
+        call: ChatCall,
+        start: _Start,
+        relay: StreamRelay,
+        failed: OpenedStream,
+        error: ProviderError,
+        attempts: list[_Attempt],
+    ) -> OpenedStream | None:
+        """Ask for the rest of an answer whose stream failed, or None when it may not be.
+
+        ``gateway.continuation`` says why and how. The failed attempt is counted now (it
+        reported no usage), and the continuation may generate no more than what the
+        request may still get: its ``max_tokens`` and, for a member, its credit hold.
+        """
+        policy = self.continuation
+        done = len(attempts) - 1
+        payload = call.payload(start.max_tokens)
+        if not policy.allows(done, payload, opted_out=not call.continuation):
+            return None
+        last = attempts[-1]
+        last.usage = await last.source.counted(None, relay.attempt_text())
+        failed.close()  # its slot is free for the continuation, which may go to it again
+        left = start.max_tokens - sum(a.counted.completion_tokens for a in attempts)
+        answer = relay.delivered_text()
+        model = last.source.model
+        route = await self.calls.route(model, call.user_id, start.route.byok)
+        route.candidates = [
+            m for m in route.candidates or [] if m.upstream.settings.continuation_mode != "off"
+        ]
+        byok = start.route.byok
+        if (byok is not None and byok.settings.continuation_mode == "off") or (
+            byok is None and not route.candidates
+        ):
+            return None
+        probe = continuation_payload(payload, answer, byok or route.candidates[0].upstream, 1)
+        prompt = estimate_prompt_tokens((probe or payload)["messages"])
+        if start.held is not None:
+            spent = self.settlements.price(
+                self._record(call, attempts, time.monotonic(), UsageStatus.COMPLETED, byok=False)
+            ).credits
+            affordable = tokens_for(max(0, start.held - spent), route.multiplier)
+            if affordable is not None:
+                left = min(left, affordable - prompt)
+        if left < _MIN_CONTINUATION_TOKENS:
+            log.warning(
+                "stream %s cannot be continued: %d tokens left of its limit or hold",
+                call.request_id,
+                left,
+            )
+            return None
+        await asyncio.sleep(policy.pause(done))
+
+        def fields(upstream: Upstream) -> dict[str, Any]:
+            body = continuation_payload(payload, answer, upstream, left)
+            return body if body is not None else {**payload, "max_tokens": left}
+
+        try:
+            opened = await self.calls.open_stream(
+                route, fields, call.upstream_id, started=time.monotonic()
+            )
+        except ProviderError as refused:
+            self.calls.observer.continuation(failed.upstream.name, "failed")
+            log.warning(
+                "stream %s could not be continued after %s: %s",
+                call.request_id,
+                error.code,
+                refused.code,
+            )
+            return None
+        upstream = opened.upstream
+        self.calls.observer.continuation(upstream.name, "resumed")
+        log.info(
+            "stream %s continued on %s after %s (continuation %d of at most %d)",
+            call.request_id,
+            upstream.name,
+            error.code,
+            done + 1,
+            policy.limit,
+            extra={"event": "continuation", "request_id": call.request_id},
+        )
+        relay.continue_after_failure(repeats=upstream.settings.continuation_mode == "instruction")
+        sent = fields(upstream)
+        attempts.append(
+            _Attempt(upstream, UsageSource(upstream.name, model, sent["messages"], prompt, left))
+        )
+        return opened
 
     def _settle(
         self,
         call: ChatCall,
-        upstream: Upstream,
-        source: UsageSource,
+        attempts: list[_Attempt],
         relay: StreamRelay,
-        usage: Usage | None,
         started: float,
         ending: UsageStatus,
         byok: bool,
     ) -> None:
-        """Settle now when the usage is known, else once it is counted (never cancelled)."""
-        if usage is None:
-            usage = source.now(relay.report, relay.completion_text())
-        if usage is not None:
-            record = self._record(call, source, upstream, usage, started, ending, byok)
-            self.settlements.settle(record)
+        """Settle now when every attempt's usage is known, else once it is counted."""
+        last = attempts[-1]
+        if last.usage is None:
+            last.usage = last.source.now(relay.report, relay.attempt_text())
+        if last.usage is not None:
+            self.settlements.settle(self._record(call, attempts, started, ending, byok))
             return
-        report, text = relay.report, relay.completion_text()
+        report, text = relay.report, relay.attempt_text()
 
         async def counting() -> UsageRecord:
-            counted = await source.counted(report, text)
-            return self._record(call, source, upstream, counted, started, ending, byok)
+            last.usage = await last.source.counted(report, text)
+            return self._record(call, attempts, started, ending, byok)
 
         self.settlements.settle_when_counted(counting())
 
     @staticmethod
     def _record(
         call: ChatCall,
-        source: UsageSource,
-        upstream: Upstream,
-        usage: Usage,
+        attempts: list[_Attempt],
         started: float,
         ending: UsageStatus,
         byok: bool,
@@ -326,15 +473,7 @@ class Gateway:
             request_id=call.request_id,
             correlation_id=call.correlation_id,
             user_id=call.user_id,
-            calls=(
-                CallUsage(
-                    upstream.name,
-                    source.model,
-                    usage.prompt_tokens,
-                    usage.completion_tokens,
-                    upstream.settings.multiplier,
-                ),
-            ),
+            calls=[attempt.call_usage() for attempt in attempts],
             duration_ms=int((time.monotonic() - started) * 1000),
             status=ending,
             byok=byok,
@@ -361,7 +500,7 @@ class Gateway:
         usage = source.now(report, content)
         if usage is not None:
             record = self._record(
-                call, source, upstream, usage, started, UsageStatus.COMPLETED, byok_call
+                call, [_Attempt(upstream, source, usage)], started, UsageStatus.COMPLETED, byok_call
             )
             await self.settlements.settle(record)  # durable before the answer leaves
         else:
@@ -371,15 +510,13 @@ class Gateway:
             async def counting() -> UsageRecord:
                 found = await source.counted(report, content)
                 counted.set_result(found)
-                return self._record(
-                    call, source, upstream, found, started, UsageStatus.COMPLETED, byok_call
-                )
+                attempt = _Attempt(upstream, source, found)
+                return self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
 
             self.settlements.settle_when_counted(counting())
             usage = await counted
-            record = self._record(
-                call, source, upstream, usage, started, UsageStatus.COMPLETED, byok_call
-            )
+            attempt = _Attempt(upstream, source, usage)
+            record = self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
         answer["usage"] = {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,

@@ -35,6 +35,7 @@ from gateway.holds import HoldPlan
 from gateway.holds import plan_hold
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
+from providers.errors import StreamCancelled
 from providers.errors import StreamTimeLimit
 from providers.tokens import estimate_prompt_tokens
 from providers.upstream import Upstream
@@ -110,6 +111,7 @@ class AgentTurns:
             raise MessageTooLong(config.max_message_chars)
         graph = await self.loader.get()  # loads the agent stack on the first turn
         from agent.context import AgentContext  # loaded by now: plain dictionary lookups
+        from agent.context import resolve_profile
         from agent.stream import stream_turn
         from providers.chat_models import PoolChatModels
         from providers.chat_models import TurnUsage
@@ -137,12 +139,18 @@ class AgentTurns:
         except BaseException:
             self._settle(request_id, user_id, usage, started, UsageStatus.UPSTREAM_ERROR, byok)
             raise
+        kinds = (
+            [byok.settings.kind]
+            if byok is not None
+            else [m.upstream.settings.kind for m in route.candidates or []]
+        )
         context = AgentContext(
             models=models,
             model=config.model,
             supports_json_schema=config.supports_json_schema,
             structured_temperature=config.structured_temperature,
             max_scenario_chars=config.max_scenario_chars,
+            model_profile=resolve_profile(config.model_profile, kinds),
         )
         events = stream_turn(
             graph, message=message, scenario=scenario, history=history, context=context
@@ -200,10 +208,10 @@ class AgentTurns:
                     if deadline is not None and time.monotonic() > deadline:
                         break  # closing the producer ends its model call
                     if isinstance(event, StatusEvent) and event.metadata.error:
-                        ending = UsageStatus.UPSTREAM_ERROR
+                        ending = _failed_ending(event.metadata.code)
                     if _ends_turn(event) and usage.counted:
                         # Durable (journaled) before the turn's last frame, as the proxy's.
-                        if ending != UsageStatus.UPSTREAM_ERROR:
+                        if ending == UsageStatus.CLIENT_DISCONNECT:
                             ending = UsageStatus.COMPLETED
                         settled = True
                         await self._settle(request_id, user_id, usage, started, ending, byok)
@@ -215,7 +223,7 @@ class AgentTurns:
                 too_long = StreamTimeLimit(self.max_stream_s or 0.0)
                 for frame in failure(too_long.message, code=too_long.code):
                     yield frame
-            elif ending != UsageStatus.UPSTREAM_ERROR:
+            elif ending == UsageStatus.CLIENT_DISCONNECT:
                 ending = UsageStatus.COMPLETED
         except asyncio.CancelledError:
             ending = UsageStatus.CANCELLED
@@ -266,3 +274,13 @@ def _ends_turn(event: AgentEvent) -> bool:
     return isinstance(event, StatusEvent) and (
         event.metadata.status == "completed" or bool(event.metadata.error)
     )
+
+
+def _failed_ending(code: str | None) -> UsageStatus:
+    """How a turn that ended with an error status is logged.
+
+    A turn ended on our side (an operator's cancel, ``max_stream_s``) is a cancel, charged
+    for what was generated; any other error is the upstream's.
+    """
+    ended_by_us = code in (StreamCancelled.code, StreamTimeLimit.code)
+    return UsageStatus.CANCELLED if ended_by_us else UsageStatus.UPSTREAM_ERROR

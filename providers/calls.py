@@ -5,8 +5,9 @@ upstream), holds a pool slot for as long as it runs, fails over to the next upst
 one refuses or fails before the first byte (refused, timeout, 5xx, 429; never a 4xx), and
 reports its time to first byte and every upstream failure to the observer (the metrics).
 Errors are ``providers.errors`` types, converted at the ``Upstream`` boundary. Streams
-being relayed are tracked so that shutdown can end them; after ``stop`` every call in
-flight and every new one fails with ``ShuttingDown``.
+being relayed are tracked so that shutdown can end them (after ``stop`` every call in
+flight and every new one fails with ``ShuttingDown``) and so that the operator console can
+list them and cancel one (``OpenedStream.cancel``: its reader fails with ``StreamCancelled``).
 
 The proxy (``gateway.completions``) relays what comes back; the agent's LangChain models
 (``providers.chat_models``) ride on the same calls through an httpx transport.
@@ -15,6 +16,8 @@ The proxy (``gateway.completions``) relays what comes back; the agent's LangChai
 from __future__ import annotations
 
 import asyncio
+import itertools
+import secrets
 import time
 from collections.abc import AsyncGenerator
 from collections.abc import Awaitable
@@ -29,6 +32,7 @@ import orjson
 from providers.errors import InvalidUpstreamConfig
 from providers.errors import ProviderError
 from providers.errors import ShuttingDown
+from providers.errors import StreamCancelled
 from providers.observer import CallObserver
 from providers.observer import NoObserver
 from providers.pool import Lease
@@ -99,12 +103,43 @@ def request_body(payload: Mapping[str, Any], upstream: Upstream, model: str, str
 
 
 class OpenedStream:
-    """An upstream stream that answered: its first bytes, the rest, and one ``close``."""
+    """An upstream stream that answered: its first bytes, the rest, and one ``close``.
 
-    __slots__ = ("_calls", "_closed", "_ended", "_stream", "first", "lease", "model")
+    It also says whose it is and how far it got (``user``, ``request_id``, ``started``,
+    ``reads``) for the operator console, which may ``cancel`` it. ``reads`` is the one
+    thing updated per chunk: an integer increment, nothing more on the hot path.
+    """
+
+    __slots__ = (
+        "_calls",
+        "_closed",
+        "_ended",
+        "_stream",
+        "cancelled",
+        "first",
+        "id",
+        "lease",
+        "mode",
+        "model",
+        "reads",
+        "request_id",
+        "started",
+        "user",
+    )
 
     def __init__(
-        self, calls: ModelCalls, lease: Lease, stream: UpstreamStream, first: bytes, model: str
+        self,
+        calls: ModelCalls,
+        lease: Lease,
+        stream: UpstreamStream,
+        first: bytes,
+        model: str,
+        *,
+        stream_id: str = "",
+        user: str = "",
+        request_id: str = "",
+        started: float = 0.0,
+        mode: str = "stream",
     ) -> None:
         self._calls = calls
         self.lease = lease
@@ -112,6 +147,18 @@ class OpenedStream:
         self.first = first
         """The bytes of the first read (often the whole answer of a fast upstream)."""
         self.model = model
+        self.id = stream_id
+        """Unique across workers (a random prefix per worker), for the console's cancel."""
+        self.user = user
+        self.request_id = request_id
+        self.started = started
+        """``time.monotonic()`` when the service received the call."""
+        self.mode = mode
+        """``stream`` (the proxy) or ``agent_stream`` (an agent turn's call)."""
+        self.reads = 1
+        """Reads from the upstream so far, ``first`` included (about one token each while
+        the model writes slower than the relay reads)."""
+        self.cancelled = False
         self._closed = False
         self._ended: ProviderError | None = None
 
@@ -128,28 +175,49 @@ class OpenedStream:
 
         Raises:
             ShuttingDown: the worker ended the stream (``ModelCalls.stop``).
+            StreamCancelled: an operator cancelled it (:meth:`cancel`).
             ProviderError: the upstream failed mid-stream (timeout, reset, ...).
         """
         try:
             async for data in self._stream.chunks():
+                self.reads += 1
                 yield data
         except ProviderError:
             if self._ended is not None:
                 raise self._ended from None
+            if self.cancelled:
+                raise StreamCancelled() from None
             if self._calls.stopping:
                 raise ShuttingDown() from None
             raise
+        if self._ended is not None:  # closed between two reads: the body just ended
+            raise self._ended
+        if self.cancelled:
+            raise StreamCancelled()
 
     def end(self, error: ProviderError) -> None:
         """End the stream from our side: its reader raises ``error`` (e.g. a time limit)."""
-        if self._ended is None and not self._closed:
+        if self._ended is None and not self._closed and not self.cancelled:
             self._ended = error
             self._stream.close()  # wakes the reader, which then raises ``error``
 
     def failed(self, error: ProviderError) -> None:
-        """Report a mid-stream failure to the observer (not one caused by ``stop``/``end``)."""
-        if not self._calls.stopping and self._ended is None:
+        """Report a mid-stream failure to the observer (not one we caused: stop, cancel)."""
+        if not self._calls.stopping and not self.cancelled and self._ended is None:
             self._calls.observer.upstream_error(self.upstream.name, error.code, True)
+
+    def cancel(self) -> bool:
+        """End the stream as a cancelled call: its reader raises ``StreamCancelled``.
+
+        Closing the upstream connection stops the generation; the consumer then ends its
+        own way (the proxy sends the one error frame and bills what was generated) and
+        closes, which gives the slot back. Returns False when it had already ended.
+        """
+        if self._closed or self.cancelled:
+            return False
+        self.cancelled = True
+        self._stream.close()
+        return True
 
     def close(self) -> None:
         """Close the upstream connection and give the slot back (idempotent)."""
@@ -170,11 +238,21 @@ class ModelCalls:
         self.stopping = False
         self._streams: set[OpenedStream] = set()
         self._stoppable: set[asyncio.Task[Any]] = set()
+        self._prefix = secrets.token_hex(4)
+        self._ids = itertools.count(1)
 
     @property
     def open_streams(self) -> int:
         """Streams open right now (proxy and agent)."""
         return len(self._streams)
+
+    def streams(self) -> list[OpenedStream]:
+        """The streams open right now, oldest first (the operator console lists them)."""
+        return sorted(self._streams, key=lambda opened: opened.started)
+
+    def find_stream(self, stream_id: str) -> OpenedStream | None:
+        """The open stream with this id, if it is open in this worker."""
+        return next((s for s in self._streams if s.id == stream_id), None)
 
     def stop(self) -> int:
         """End every stream and stoppable call in flight; later calls fail. Returns how many."""
@@ -209,7 +287,7 @@ class ModelCalls:
     async def open_stream(
         self,
         route: Route,
-        payload: Mapping[str, Any],
+        payload: Mapping[str, Any] | Callable[[Upstream], Mapping[str, Any]],
         request_id: str,
         *,
         started: float,
@@ -219,7 +297,9 @@ class ModelCalls:
 
         Args:
             route: Where it may go (``route.lease`` is used first, then failover).
-            payload: The call's fields (messages, max_tokens, sampling); see ``request_body``.
+            payload: The call's fields (messages, max_tokens, sampling), or a function of the
+                upstream that gives them (a continuation is asked differently per upstream);
+                see ``request_body``.
             request_id: Forwarded upstream as ``X-Request-Id``.
             started: ``time.monotonic()`` when the service received the call.
             mode: The observer's label for the call.
@@ -230,7 +310,8 @@ class ModelCalls:
             nonlocal waited
             sent = time.monotonic()
             try:
-                body = request_body(payload, upstream, route.model, True)
+                fields = payload(upstream) if callable(payload) else payload
+                body = request_body(fields, upstream, route.model, True)
                 stream = await upstream.open_stream(body, request_id)
                 try:
                     first = await anext(stream.chunks(), b"")
@@ -245,7 +326,18 @@ class ModelCalls:
             return stream, first
 
         lease, (stream, first) = await self._run(route, attempt)
-        opened = OpenedStream(self, lease, stream, first, route.model)
+        opened = OpenedStream(
+            self,
+            lease,
+            stream,
+            first,
+            route.model,
+            stream_id=f"{self._prefix}-{next(self._ids)}",
+            user=route.user,
+            request_id=request_id,
+            started=started,
+            mode=mode,
+        )
         self._streams.add(opened)
         if self.stopping:  # stopped while this one was connecting
             opened.close()

@@ -7,8 +7,10 @@ Hierarchy (each carries a stable ``code`` and the HTTP status it maps to)::
      ├── ModelNotFound          404  no configured upstream serves the model
      ├── ForbiddenUpstream      400  a BYOK base URL the SSRF guard refuses
      ├── InvalidUpstreamConfig  400  BYOK headers that do not describe an upstream
-     ├── ShuttingDown           503  the worker is stopping: calls in flight end, new ones fail
-     ├── StreamTimeLimit        504  a stream ran ``[server] max_stream_s``: it is ended
+     ├── CallEnded              503  the service itself ended a call (bill what was generated)
+     │    ├── ShuttingDown           the worker is stopping: calls in flight end, new ones fail
+     │    ├── StreamCancelled        an operator cancelled the stream (the console)
+     │    └── StreamTimeLimit        a stream ran ``[server] max_stream_s``
      ├── BudgetExhausted        402  an agent turn spent what it held for its calls
      └── UpstreamError          502  the upstream failed
           ├── UpstreamUnavailable     502  refused, reset or unreachable before the first byte
@@ -24,12 +26,14 @@ from __future__ import annotations
 
 __all__ = [
     "BudgetExhausted",
+    "CallEnded",
     "ForbiddenUpstream",
     "InvalidUpstreamConfig",
     "ModelNotFound",
     "PoolSaturated",
     "ProviderError",
     "ShuttingDown",
+    "StreamCancelled",
     "StreamTimeLimit",
     "UpstreamError",
     "UpstreamHTTPError",
@@ -107,10 +111,18 @@ class BudgetExhausted(ProviderError):
     code = "INSUFFICIENT_CREDITS"
 
 
-class ShuttingDown(ProviderError):
-    """The worker is shutting down: its streams were ended and it starts no new call."""
+class CallEnded(ProviderError):
+    """The service ended a call itself, not the upstream: what was generated is billed.
+
+    A stream ended this way gets one error frame whose ``type`` is the lower-cased code.
+    """
 
     status_code = 503
+
+
+class ShuttingDown(CallEnded):
+    """The worker is shutting down: its streams were ended and it starts no new call."""
+
     code = "SHUTTING_DOWN"
 
     def __init__(self, message: str = "the service is shutting down") -> None:
@@ -119,6 +131,29 @@ class ShuttingDown(ProviderError):
     @property
     def headers(self) -> dict[str, str]:  # noqa: D102
         return {"Retry-After": "5"}
+
+
+class StreamCancelled(CallEnded):
+    """An operator cancelled the stream from the console: it ends as a cancelled call."""
+
+    code = "CANCELLED"
+
+    def __init__(self, message: str = "an operator cancelled this stream") -> None:
+        super().__init__(message)
+
+
+class StreamTimeLimit(CallEnded):
+    """A stream (a proxied answer, an agent turn) ran for ``[server] max_stream_s``.
+
+    It ends with the usual terminal frame and is charged for what was generated.
+    """
+
+    code = "MAX_STREAM_TIME"
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(
+            f"the answer was stopped after {limit_s:g} s, the longest this service streams"
+        )
 
 
 class UpstreamError(ProviderError):
@@ -200,18 +235,3 @@ def scrub(text: str, secret: str | None) -> str:
         for piece in (secret[:8], secret[-6:]):
             text = text.replace(piece, "***")
     return text
-
-
-class StreamTimeLimit(ProviderError):
-    """A stream (a proxied answer, an agent turn) ran for ``[server] max_stream_s``.
-
-    It ends with the usual terminal frame and is charged for what was generated.
-    """
-
-    status_code = 504
-    code = "MAX_STREAM_TIME"
-
-    def __init__(self, limit_s: float) -> None:
-        super().__init__(
-            f"the answer was stopped after {limit_s:g} s, the longest this service streams"
-        )

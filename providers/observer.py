@@ -42,6 +42,15 @@ class CallObserver(Protocol):
         """
         ...
 
+    def continuation(self, provider: str, outcome: str) -> None:
+        """A stream cut mid-answer was continued (``resumed``) or could not be (``failed``).
+
+        Args:
+            provider: The upstream asked for the rest (the one that died, when none was).
+            outcome: ``resumed`` or ``failed``.
+        """
+        ...
+
 
 class NoObserver:
     """The default: observes nothing."""
@@ -52,4 +61,7 @@ class NoObserver:
         return None
 
     def upstream_error(self, provider: str, code: str, after_first_byte: bool) -> None:  # noqa: D102
+        return None
+
+    def continuation(self, provider: str, outcome: str) -> None:  # noqa: D102
         return None

@@ -28,6 +28,11 @@ ReasoningMode = Literal["passthrough", "think", "drop"]
 as content inside ``<think>`` tags; ``drop`` removes it (``/chat/completions``, 5.2)."""
 
 _TAGS = ("<think>", "</think>")
+#: A continuation's first characters held back to find a repeat of the answer's end.
+_SEAM_WINDOW = 48
+#: The end of the answer a continuation is compared with, and the shortest repeat dropped.
+_SEAM_TAIL = 200
+_MIN_OVERLAP = 8
 _REASONING_KEYS = ("reasoning_content", "reasoning")
 _DATA = b"data:"
 
@@ -62,12 +67,20 @@ class StreamRelay:
     model: str
     done: bool = False
     finish_reason: str | None = None
+    unsent: bytes = b""
+    """Whole frames a failed ``feed`` had already made (they precede the failure)."""
     _buffer: bytes = b""
     _texts: list[str] = field(default_factory=list)
+    """Generated content and reasoning, as the upstreams sent it (what is counted)."""
+    _delivered: list[str] = field(default_factory=list)
+    """The answer's content as the client gets it (what a continuation carries on from)."""
+    _attempt_start: int = 0
     _reported: dict[str, Any] | None = None
     _holdback: str = ""
     _in_think: bool = False
     _template: dict[str, Any] | None = None
+    _seam: str | None = None
+    _seam_pending: str = ""
 
     def feed(self, data: bytes) -> bytes:
         """Consume bytes from the upstream; return the whole frames to write to the client.
@@ -92,7 +105,13 @@ class StreamRelay:
             end = find(b"\n\n", start)
             if end < 0:
                 break
-            frame = event(buffer, start, end)
+            try:
+                frame = event(buffer, start, end)
+            except Exception:
+                if run >= 0:
+                    out.append(buffer[run:start])
+                self.unsent = b"".join(out)  # the frames before the bad one are good
+                raise
             if frame is None:
                 if run < 0:
                     run = start
@@ -165,11 +184,19 @@ class StreamRelay:
         if choice.get("finish_reason"):
             self.finish_reason = str(choice["finish_reason"])
         content = delta.get("content")
+        changed = False
         if isinstance(content, str) and content:
             self._texts.append(content)
-        changed = False
+        if self._seam is not None and (content or choice.get("finish_reason")):
+            # A continuation's first words: held until they can be compared with the end
+            # of the answer so far (a finishing chunk releases them).
+            content = self._past_seam(content or "", bool(choice.get("finish_reason")))
+            delta["content"] = content
+            changed = True
+        if isinstance(content, str) and content:
+            self._delivered.append(content)
         if self.reasoning != "passthrough":
-            changed = self._rewrite_reasoning(delta, choice)
+            changed = self._rewrite_reasoning(delta, choice) or changed
             content = delta.get("content")
         elif isinstance(delta.get("reasoning_content"), str):
             self._texts.append(delta["reasoning_content"])
@@ -186,6 +213,48 @@ class StreamRelay:
             return b""  # nothing left to say in this frame
         choice["delta"] = delta
         return sse_frame(orjson.dumps(chunk))
+
+    def _past_seam(self, content: str, last: bool) -> str:
+        """Content of a continuation, minus what repeats the end of the answer so far.
+
+        A model asked in words to continue may start by repeating its last words: the
+        first characters are held until there are enough to compare (or the answer ends),
+        then the longest overlap (at least ``_MIN_OVERLAP`` characters) is dropped.
+        """
+        seam = self._seam or ""
+        pending = self._seam_pending + content
+        if len(pending) < _SEAM_WINDOW and not last:
+            self._seam_pending = pending
+            return ""
+        self._seam, self._seam_pending = None, ""
+        for size in range(min(len(seam), len(pending)), _MIN_OVERLAP - 1, -1):
+            if seam.endswith(pending[:size]):
+                return pending[size:]
+        return pending
+
+    def delivered_text(self) -> str:
+        """The answer's content so far, as the client has it or will (held-back tags too)."""
+        return "".join(self._delivered) + self._seam_pending
+
+    def attempt_text(self) -> str:
+        """What the current attempt generated (content and reasoning), for counting."""
+        return "".join(self._texts[self._attempt_start :])
+
+    def continue_after_failure(self, *, repeats: bool) -> None:
+        """Start relaying a continuation of the same answer from a new upstream stream.
+
+        A frame cut by the failure is dropped; ``<think>`` and held-back tag state carry
+        over, so the client sees one answer. ``repeats``: the continuation may repeat the
+        answer's last words (asked in words rather than by prefill): strip them.
+        """
+        self._buffer = b""
+        self.unsent = b""
+        self.done = False
+        self.finish_reason = None
+        self._reported = None
+        self._attempt_start = len(self._texts)
+        self._seam = self.delivered_text()[-_SEAM_TAIL:] if repeats else None
+        self._seam_pending = ""
 
     def _rewrite_reasoning(self, delta: dict[str, Any], choice: dict[str, Any]) -> bool:
         reasoning = None
@@ -223,7 +292,8 @@ class StreamRelay:
         """
         if not self.done and self.finish_reason is None:
             raise UpstreamProtocolError("upstream ended the stream before it finished")
-        tail = self._holdback + ("</think>" if self._in_think else "")
+        tail = self._holdback + self._seam_pending + ("</think>" if self._in_think else "")
+        self._seam, self._seam_pending = None, ""
         self._holdback = ""
         self._in_think = False
         return self._synthetic_frame(tail) if tail else b""

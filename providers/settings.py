@@ -14,7 +14,13 @@ from pydantic import Field
 from pydantic import SecretStr
 from pydantic import field_validator
 
-__all__ = ["KNOWN_OUTPUT_LIMITS", "UpstreamKind", "UpstreamSettings", "known_output_limit"]
+__all__ = [
+    "KNOWN_OUTPUT_LIMITS",
+    "ContinuationMode",
+    "UpstreamKind",
+    "UpstreamSettings",
+    "known_output_limit",
+]
 
 UpstreamKind = Literal[
     "openai",
@@ -50,6 +56,14 @@ KNOWN_OUTPUT_LIMITS: dict[str, int] = {
     "o4-mini": 100_000,
 }
 _VENDOR_PREFIXES = ("openai/", "azure-openai/")
+
+ContinuationMode = Literal["prefill", "instruction", "off"]
+"""How a stream cut mid-answer is continued: the partial answer as an assistant message to
+extend (``prefill``), or followed by a request in words to go on (``instruction``)."""
+
+#: Servers that extend a final assistant message natively (llama.cpp, vLLM with
+#: ``continue_final_message``, LM Studio, Ollama); hosted APIs are asked in words.
+_PREFILL_KINDS = frozenset({"local", "llamacpp", "vllm", "lmstudio", "ollama"})
 
 #: Credit multipliers of contract.md section 7, used when a provider does not set its own.
 DEFAULT_MULTIPLIERS: dict[str, float] = {
@@ -98,6 +112,10 @@ class UpstreamSettings(BaseModel):
     max_output_tokens: int | None = Field(default=None, ge=1)
     """Most completion tokens any model here generates; a request asking for more is sent
     this many (and holds credits for this many). Default: known ids' own limits only."""
+    continuation: ContinuationMode | None = None
+    """How a stream that dies mid-answer is continued here; default by kind: ``prefill``
+    for llamacpp, vllm, lmstudio, ollama and the embedded model, ``instruction`` for the
+    others; ``off`` ends such a stream with the error frame."""
     model_max_output_tokens: dict[str, int] = {}
     """Per-model completion limits, e.g. ``{"llama3.1:8b" = 8192}``; they win over
     ``max_output_tokens`` and the built-in limits of well-known ids."""
@@ -106,6 +124,13 @@ class UpstreamSettings(BaseModel):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def continuation_mode(self) -> ContinuationMode:
+        """The effective continuation mode."""
+        if self.continuation is not None:
+            return self.continuation
+        return "prefill" if self.kind in _PREFILL_KINDS else "instruction"
 
     def output_limit(self, model: str) -> int | None:
         """The most completion tokens ``model`` generates here, when known."""

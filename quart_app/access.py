@@ -63,7 +63,9 @@ class _Exchange:
         self.route = rule.rule if rule is not None else "unmatched"
         self.method = req.method
         self.path = req.path
-        self.status = response.status_code
+        # A refusal sent inside a 200 stream (quart_app.errors.refusals_in_band) is logged and
+        # counted with its real status.
+        self.status = context.get("outcome_status") or response.status_code
         self.started: float = context.get("ops_started") or time.perf_counter()
         self.request_id: str | None = context.get("request_id")
         self.user: str | None = getattr(context.get("caller"), "user_id", None)

@@ -5,7 +5,9 @@ integer), whole: it keys the user's credits and limits, so a user id over
 ``MAX_USER_ID_CHARS`` is refused rather than cut (cut ids made two users one). ``exp`` is
 checked with a small leeway. Every failure is a 401 with ``WWW-Authenticate: Bearer``. With no
 secret configured the service does not accept forged tokens: it keeps a random secret in a
-local file (0600) and ``storywriter token USER`` mints tokens with it.
+local file (0600) and ``storywriter token USER`` mints tokens with it. Claims ``role`` and
+``roles`` (a string or a list of strings) are kept as the caller's roles: the operator
+console admits ``[console] admin_role``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ _VERIFIED_MAX = 1024
 #: Longest user id accepted. The ledger stores ids as TEXT (SQLite and PostgreSQL) and Redis
 #: keys hold far more; the bound keeps ids, log lines and keys sane.
 MAX_USER_ID_CHARS = 256
+#: Roles kept from one token, and the longest role name: bounds, not expectations.
+_MAX_ROLES = 32
+_MAX_ROLE_CHARS = 64
+_NO_ROLES: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,8 @@ class Caller:
 
     user_id: str
     authenticated: bool
+    roles: frozenset[str] = _NO_ROLES
+    """The token's ``role``/``roles`` claims (the console's admin role is one)."""
 
 
 def load_secret(settings: AuthSettings) -> tuple[bytes, bool]:
@@ -61,10 +69,15 @@ def load_secret(settings: AuthSettings) -> tuple[bytes, bool]:
     return Path(path).read_bytes().strip(), True
 
 
-def mint_token(secret: bytes, user: str, ttl_s: int = 12 * 3600) -> str:
+def mint_token(
+    secret: bytes, user: str, ttl_s: int = 12 * 3600, roles: tuple[str, ...] = ()
+) -> str:
     """An HS256 token for ``user``, as StoryWriter's main backend would issue it."""
     now = int(time.time())
-    return jwt.encode({"sub": user, "iat": now, "exp": now + ttl_s}, secret, algorithm="HS256")
+    claims: dict[str, Any] = {"sub": user, "iat": now, "exp": now + ttl_s}
+    if roles:
+        claims["roles"] = list(roles)
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 class TokenVerifier:
@@ -74,8 +87,8 @@ class TokenVerifier:
         self._secret = secret
         self._leeway = leeway_s
         self.development = development
-        self._verified: dict[str, tuple[str, float]] = {}
-        """token -> (user, moment it stops being valid: ``exp`` + leeway, or infinity)."""
+        self._verified: dict[str, tuple[str, float, frozenset[str]]] = {}
+        """token -> (user, moment it stops being valid: ``exp`` + leeway or infinity, roles)."""
 
     def caller(self, authorization: str | None, client_address: str) -> Caller:
         """The caller for a request, or a 401 ``APIError``."""
@@ -85,10 +98,15 @@ class TokenVerifier:
             raise self._fail(
                 "MISSING_TOKEN", "authentication required: send Authorization: Bearer <token>"
             )
-        return Caller(self.user_for_token(_bearer(authorization, self)), authenticated=True)
+        user, _, roles = self._verify(_bearer(authorization, self))
+        return Caller(user, authenticated=True, roles=roles)
 
     def user_for_token(self, token: str) -> str:
-        """The user a raw token names, or a 401 ``APIError`` (also used by the WebSocket).
+        """The user a raw token names, or a 401 ``APIError`` (also used by the WebSocket)."""
+        return self._verify(token)[0]
+
+    def _verify(self, token: str) -> tuple[str, float, frozenset[str]]:
+        """``(user, valid until, roles)`` of a raw token, or a 401 ``APIError``.
 
         A token verified before is answered from memory until its ``exp`` (+ leeway) passes;
         then it is verified again, which reports it expired. Only successes are remembered.
@@ -96,7 +114,7 @@ class TokenVerifier:
         known = self._verified.get(token)
         if known is not None:
             if time.time() < known[1]:
-                return known[0]
+                return known
             self._verified.pop(token, None)
         try:
             claims = jwt.decode(
@@ -123,8 +141,9 @@ class TokenVerifier:
         valid_until = float(exp) + self._leeway if exp is not None else float("inf")
         if len(self._verified) >= _VERIFIED_MAX:
             self._verified.clear()
-        self._verified[token] = (user, valid_until)
-        return user
+        verified = (user, valid_until, _roles_of(claims))
+        self._verified[token] = verified
+        return verified
 
     @staticmethod
     def _fail(code: str, message: str) -> APIError:
@@ -140,6 +159,16 @@ def _user_of(claims: dict[str, Any]) -> str | None:
             if user:
                 return user
     return None
+
+
+def _roles_of(claims: dict[str, Any]) -> frozenset[str]:
+    """Claims ``role`` and ``roles``: each a string or a list of strings; anything else none."""
+    found: list[str] = []
+    for claim in ("role", "roles"):
+        value = claims.get(claim)
+        values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        found += [v for v in values if isinstance(v, str) and 0 < len(v) <= _MAX_ROLE_CHARS]
+    return frozenset(found[:_MAX_ROLES]) if found else _NO_ROLES
 
 
 def _bearer(header: str, verifier: TokenVerifier) -> str:

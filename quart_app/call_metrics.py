@@ -38,6 +38,11 @@ class CallMetrics:
         metrics = self._metrics
         metrics.child(metrics.upstream_errors, provider, code.lower(), phase).inc()
 
+    def continuation(self, provider: str, outcome: str) -> None:
+        """Count a continuation of a stream cut mid-answer."""
+        metrics = self._metrics
+        metrics.child(metrics.continuations, provider, outcome).inc()
+
     def settled(self, record: UsageRecord) -> None:
         """Count a settled request's ending, and each of its calls' tokens and credits."""
         metrics = self._metrics

@@ -55,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     secret, _ = load_secret(settings.auth)
-    print(mint_token(secret, args.user, ttl_s=args.ttl))
+    print(mint_token(secret, args.user, ttl_s=args.ttl, roles=tuple(args.role)))
     return 0
 
 
@@ -133,6 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="mint a JWT for a user with the configured secret")
     token.add_argument("user")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    token.add_argument(
+        "--role", action="append", default=[], help="a role claim, e.g. admin (repeatable)"
+    )
     chat = commands.add_parser("chat", help="stream a completion to the terminal")
     chat.add_argument("prompt")
     chat.add_argument("--model", default=None)

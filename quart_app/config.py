@@ -31,7 +31,14 @@ from coordination.settings import LimitsSettings
 from providers.embedded.settings import EmbeddedModelSettings
 from providers.settings import UpstreamSettings
 
-__all__ = ["AuthSettings", "ConfigError", "CreditsSettings", "ServerSettings", "Settings"]
+__all__ = [
+    "AuthSettings",
+    "ConfigError",
+    "ConsoleSettings",
+    "CreditsSettings",
+    "ServerSettings",
+    "Settings",
+]
 
 ENV_PREFIX = "STORYWRITER_"
 CONFIG_ENV = "STORYWRITER_CONFIG"
@@ -72,6 +79,13 @@ class ServerSettings(_Section):
     ``shutting_down`` error frame; keep it below hypercorn's ``graceful_timeout``."""
     readiness_cache_s: float = Field(default=5.0, ge=0, le=300)
     """How long ``/readyz`` reuses a provider probe, so probes never hammer upstreams."""
+    stream_continuations: int = Field(default=2, ge=0, le=10)
+    """How many times a stream cut mid-answer (reset, timeout, bad chunk, in-band upstream
+    error) is continued from where it stopped, on the same or another provider, before it
+    ends with the error frame; 0 turns continuation off. Per request:
+    ``X-Stream-Continuation: off``; per provider: ``continuation``."""
+    continuation_backoff_s: float = Field(default=0.25, ge=0, le=30)
+    """Pause before asking again (doubled for each further continuation)."""
     metrics_enabled: bool = True
     """Serve Prometheus metrics at ``/metrics`` (see README: several workers)."""
     max_stream_s: float = Field(default=3600.0, gt=0)
@@ -151,6 +165,27 @@ class CreditsSettings(_Section):
     of the 503 ``LEDGER_UNAVAILABLE`` answers."""
 
 
+class ConsoleSettings(_Section):
+    """``[console]``: the operator console at ``/console`` and who may use its data."""
+
+    admin_users: list[str] = []
+    """User ids (the JWT subject) allowed to use the console; everyone else gets 403."""
+    admin_role: str | None = Field(default=None, min_length=1, max_length=64)
+    """A role that makes its holder an admin: matched against the token's ``role`` or
+    ``roles`` claim (a string or a list of strings), e.g. ``"admin"``."""
+    push_interval_s: float = Field(default=2.0, ge=0.1, le=60)
+    """How often the live view gets the pool and the streams in flight (one small JSON)."""
+    window_s: float = Field(default=300.0, ge=10, le=3600)
+    """TTFT percentiles and error rates are over this last stretch of time."""
+    sample_interval_s: float = Field(default=5.0, ge=0.1, le=60)
+    """How often the metrics are sampled for that window (only while admins exist)."""
+
+    @property
+    def has_admins(self) -> bool:
+        """Whether anyone at all may use the console's data."""
+        return bool(self.admin_users) or self.admin_role is not None
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -164,6 +199,8 @@ class Settings(_Section):
     """``[limits]``: per-user rate limits and fair sharing of pool slots."""
     coordination: CoordinationSettings = CoordinationSettings()
     """``[coordination]``: memory (default) or Redis for limits, slots and busy status."""
+    console: ConsoleSettings = ConsoleSettings()
+    """``[console]``: the operator console's admins and its live view."""
     providers: list[UpstreamSettings] = []
 
     @model_validator(mode="after")

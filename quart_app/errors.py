@@ -7,15 +7,20 @@ the frontend reads ``error`` first. Blueprints raise; they never build error res
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import TypeVar
 
 from pydantic import ValidationError
 from quart import Quart
 from quart import Response
+from quart import g
+from quart import has_request_context
 from quart import jsonify
+from quart import request
 from werkzeug.exceptions import HTTPException
 
 from coordination.errors import CoordinationUnavailable
@@ -23,7 +28,18 @@ from credits.errors import InsufficientCredits
 from credits.errors import LedgerUnavailable
 from providers.errors import ProviderError
 
-__all__ = ["APIError", "ErrorParts", "error_parts", "error_response", "register_error_handlers"]
+__all__ = [
+    "ERRORS_QUERY",
+    "APIError",
+    "ErrorParts",
+    "InBand",
+    "error_parts",
+    "error_response",
+    "refusals_in_band",
+    "register_error_handlers",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +85,12 @@ class ErrorParts:
     message: str
     detail: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def retry_after(self) -> int | None:
+        """``Retry-After`` in seconds, when the error carries one."""
+        value = self.headers.get("Retry-After")
+        return int(value) if value is not None and value.isdigit() else None
 
 
 def error_parts(error: BaseException) -> ErrorParts:
@@ -125,6 +147,38 @@ _HTTP_CODES = {
 }
 
 
+InBand = Callable[[ErrorParts], Response]
+"""Renders a refusal inside a 200 response, in the route's own stream format."""
+_IN_BAND = "_storywriter_in_band"
+#: ``?errors=status``: the switch that keeps real HTTP statuses on an in-band route.
+ERRORS_QUERY = "errors"
+
+
+def refusals_in_band(render: InBand) -> Callable[[F], F]:
+    """Mark a route whose refusals travel inside a 200 stream, rendered by ``render``.
+
+    For a client that cannot read an error status (the frontend's agent service throws
+    a generic error on any non-200 without reading the body): every error before the
+    stream starts - auth, validation, rate limit, credits, busy, no model, unavailable -
+    is answered 200 with ``render(parts)``. ``?errors=status`` keeps the real status for
+    API clients. The access log and the metrics record the real outcome either way.
+    """
+
+    def mark(view: F) -> F:
+        setattr(view, _IN_BAND, render)
+        return view
+
+    return mark
+
+
+def _in_band(app: Quart) -> InBand | None:
+    if not has_request_context() or request.args.get(ERRORS_QUERY) == "status":
+        return None
+    view = app.view_functions.get(request.endpoint or "")
+    render = getattr(view, _IN_BAND, None)
+    return render if callable(render) else None
+
+
 def register_error_handlers(app: Quart) -> None:
     """Answer every exception through ``error_parts``; log the unexpected ones."""
 
@@ -133,6 +187,10 @@ def register_error_handlers(app: Quart) -> None:
         parts = error_parts(error)
         if parts.status == 500:
             log.exception("unhandled error: %s", type(error).__name__)
+        render = _in_band(app)
+        if render is not None:
+            g.outcome_status = parts.status  # the access log and metrics: the real outcome
+            return render(parts)
         return error_response(
             parts.status, parts.code, parts.message, parts.detail, dict(parts.headers)
         )

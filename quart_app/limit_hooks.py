@@ -4,9 +4,10 @@ quart-rate-limiter's design on our own limiter (``coordination.limits``): a view
 mark (``quart_app.limit_markers``) and ``before_request`` enforces it, refusing at once
 with 429 rather than queueing. The user is the JWT's (BYOK requests too; ``anon:<address>``
 in development mode). A request stays "in flight" for the concurrency limit until its
-response body is finished, so a stream counts until its last frame. WebSocket handlers call
-:func:`check_message_limits` (or ``async with message_limits(...)``) for each message they
-accept.
+response body is finished, so a stream counts until its last frame. A ``@cheap_read`` view
+is counted in its own reads bucket instead (per user, or per client address) and holds
+nothing in flight. WebSocket handlers call :func:`check_message_limits` (or ``async with
+message_limits(...)``) for each message they accept.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from quart import Response
 from quart import current_app
 from quart import g
 from quart import request
+from quart.wrappers import Request
 from quart.wrappers.response import DataBody
 
 from coordination.limits.admission import RateLimits
@@ -30,8 +32,10 @@ from coordination.limits.rules import RateLimitExceeded
 from coordination.limits.rules import Verdict
 from quart_app.auth import Caller
 from quart_app.errors import APIError
+from quart_app.limit_markers import ReadMarker
 from quart_app.limit_markers import is_exempt
 from quart_app.limit_markers import limit_marker
+from quart_app.limit_markers import read_marker
 from quart_app.response_end import on_body_sent
 from quart_app.services import EXTENSION_KEY
 from quart_app.services import current_caller
@@ -43,6 +47,10 @@ _OPEN = Verdict(True, None, 0, 0, 0.0, 0.0)
 #: context; a ContextVar costs ~50 ns where ``g`` costs ~2 us).
 _ADMITTED: ContextVar[tuple[RateLimits, Grant] | None] = ContextVar(
     "storywriter_rate_admitted", default=None
+)
+#: A cheap read's verdict, for its ``RateLimit-*`` headers.
+_READ: ContextVar[tuple[RateLimits, Verdict] | None] = ContextVar(
+    "storywriter_rate_read", default=None
 )
 
 
@@ -57,15 +65,29 @@ async def _admit(limits: RateLimits, user: str, request_id: str | None, tokens: 
     try:
         return await limits.admit(user, request_id, tokens)
     except RateLimitExceeded as refused:
-        verdict = refused.verdict
-        detail = {
-            "limit": verdict.limit,
-            "quota": verdict.quota,
-            "retry_after_s": retry_after(verdict),
-        }
-        raise APIError(
-            429, "RATE_LIMITED", describe(verdict), detail=detail, headers=limits.headers(verdict)
-        ) from None
+        raise _refusal(limits, refused.verdict) from None
+
+
+async def _admit_read(limits: RateLimits, read: ReadMarker, req: Request) -> Verdict:
+    """Count one cheap read in its bucket: the caller's user's, or the client address's."""
+    by_address = read.by == "address"
+    who = (req.remote_addr or "unknown") if by_address else current_caller().user_id
+    try:
+        return await limits.admit_read(who, by_address=by_address)
+    except RateLimitExceeded as refused:
+        raise _refusal(limits, refused.verdict) from None
+
+
+def _refusal(limits: RateLimits, verdict: Verdict) -> APIError:
+    """The 429 of a refusal, with ``Retry-After`` and the ``RateLimit-*`` headers."""
+    detail = {
+        "limit": verdict.limit,
+        "quota": verdict.quota,
+        "retry_after_s": retry_after(verdict),
+    }
+    return APIError(
+        429, "RATE_LIMITED", describe(verdict), detail=detail, headers=limits.headers(verdict)
+    )
 
 
 async def check_message_limits(caller: Caller, tokens: int = 0) -> Grant:
@@ -112,7 +134,14 @@ def install_rate_limits(app: Quart) -> None:
             return
         coordination = getattr(extensions.get(EXTENSION_KEY), "coordination", None)
         limits: RateLimits | None = getattr(coordination, "limits", None)
-        if limits is None or not limits.enabled:
+        if limits is None:
+            return
+        read = read_marker(view)
+        if read is not None:
+            if limits.reads_enabled:
+                _READ.set((limits, await _admit_read(limits, read, req)))
+            return
+        if not limits.enabled:
             return
         marker = limit_marker(view)
         estimate = marker.tokens if marker is not None else None
@@ -125,6 +154,10 @@ def install_rate_limits(app: Quart) -> None:
     async def _finish_with_body(response: Response) -> Response:
         limited = _ADMITTED.get()
         if limited is None:
+            read = _READ.get()
+            if read is not None:
+                _READ.set(None)
+                response.headers._list.extend(read[0].headers(read[1]).items())
             return response
         _ADMITTED.set(None)
         limits, grant = limited

@@ -1,11 +1,18 @@
-"""The marks a route carries for the per-user rate limits: ``@rate_limit`` or ``@rate_exempt``.
+"""The marks a route carries for the per-user rate limits.
 
 quart-rate-limiter's design: a decorator only sets an attribute on the view; the hooks in
 ``quart_app.limit_hooks`` read it and enforce the limits before the handler runs. A route
 with no mark is limited all the same (a new route can never slip through), and the test
-suite checks that every route says which it is. ``@rate_limit(tokens=...)`` also says how
-to estimate the tokens a request may use (charged against tokens-per-minute, corrected when
-the call settles).
+suite checks that every route says which it is:
+
+- ``@rate_limit``: counted against the per-user request limits. ``@rate_limit(tokens=...)``
+  also says how to estimate the tokens a request may use (charged against
+  tokens-per-minute, corrected when the call settles).
+- ``@cheap_read``: a cheap, cached read the frontend polls (the model list, the status).
+  It neither spends nor is refused by the request limits - a user at their limit must
+  still see the model list - and is guarded against floods by a bucket of its own, per
+  user or, for a route without a token, per client address.
+- ``@rate_exempt``: never limited (probes, documentation).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import Awaitable
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from typing import Literal
 from typing import TypeVar
 from typing import overload
 
@@ -21,20 +29,25 @@ from quart import request
 
 __all__ = [
     "Marker",
+    "ReadMarker",
     "TokenEstimate",
     "chat_tokens",
+    "cheap_read",
     "estimate_body_tokens",
+    "is_cheap_read",
     "is_exempt",
     "is_limited",
     "limit_marker",
     "rate_exempt",
     "rate_limit",
+    "read_marker",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 TokenEstimate = Callable[[], Awaitable[int]]
 _LIMIT = "_storywriter_rate_limit"
 _EXEMPT = "_storywriter_rate_exempt"
+_READ = "_storywriter_cheap_read"
 #: ``ChatRequest.max_tokens``'s default, charged when a body names none.
 _DEFAULT_MAX_TOKENS = 1024
 
@@ -68,6 +81,35 @@ def rate_limit(
     return mark(func) if func is not None else mark
 
 
+@dataclass(frozen=True, slots=True)
+class ReadMarker:
+    """What ``@cheap_read`` records on a view: whose reads bucket counts the request."""
+
+    by: Literal["user", "address"] = "user"
+
+
+@overload
+def cheap_read(func: F) -> F: ...
+@overload
+def cheap_read(*, by: Literal["user", "address"] = "user") -> Callable[[F], F]: ...
+def cheap_read(
+    func: F | None = None, *, by: Literal["user", "address"] = "user"
+) -> F | Callable[[F], F]:
+    """Mark a view as a cheap, cached read: apart from the request limits, flood-guarded.
+
+    Args:
+        func: The view (when used without arguments).
+        by: Whose reads bucket: the caller's user (the route authenticates), or the
+            client address (a route without a token).
+    """
+
+    def mark(view: F) -> F:
+        setattr(view, _READ, ReadMarker(by))
+        return view
+
+    return mark(func) if func is not None else mark
+
+
 def rate_exempt(func: F) -> F:
     """Mark a view as never limited (health and status probes)."""
     setattr(func, _EXEMPT, True)
@@ -77,6 +119,17 @@ def rate_exempt(func: F) -> F:
 def is_limited(view: Callable[..., Any]) -> bool:
     """The view carries ``@rate_limit``."""
     return isinstance(getattr(view, _LIMIT, None), Marker)
+
+
+def is_cheap_read(view: Callable[..., Any]) -> bool:
+    """The view carries ``@cheap_read``."""
+    return read_marker(view) is not None
+
+
+def read_marker(view: Callable[..., Any]) -> ReadMarker | None:
+    """The ``@cheap_read`` mark of a view, if it has one."""
+    marker = getattr(view, _READ, None)
+    return marker if isinstance(marker, ReadMarker) else None
 
 
 def is_exempt(view: Callable[..., Any]) -> bool:

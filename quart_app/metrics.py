@@ -144,6 +144,12 @@ class Metrics:
             ["provider", "kind", "phase"],
             registry=r,
         )
+        self.continuations = Counter(
+            "storywriter_stream_continuations",
+            "Streams cut mid-answer that were continued (resumed) or could not be (failed).",
+            ["provider", "outcome"],
+            registry=r,
+        )
         self.open_streams = Gauge(
             "storywriter_open_streams",
             "Streamed (SSE) responses being sent right now.",
@@ -193,6 +199,12 @@ class Metrics:
                 self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def families(self) -> Iterable[Metric]:
+        """Every metric family: this worker's, or all workers' in multiprocess mode."""
+        if self.multiprocess:
+            return MultiProcessCollector(None).collect()  # type: ignore[no-untyped-call,no-any-return]
+        return self.registry.collect()
 
     def render(self, pool_status: Mapping[str, Any] | None) -> bytes:
         """The Prometheus text exposition, with pool gauges from ``pool_status``.

@@ -2,13 +2,16 @@
 
 ``install_operations`` runs in ``create_app`` (logging, metrics, hooks; no loop needed; the
 services are later built with its metrics); ``operating`` runs inside the lifespan once the
-services exist: it builds the readiness checks and watches for shutdown. It is entered on
+services exist: it builds the readiness checks, samples the metrics for the console's
+window (only when the console has admins) and watches for shutdown. It is entered on
 the services' exit stack, so at shutdown it stops streams before billing drains and the
 ledger closes (the stack unwinds last-in, first-out).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +24,8 @@ from quart_app.config import Settings
 from quart_app.lifecycle import Lifecycle
 from quart_app.logs import configure_logging
 from quart_app.metrics import Metrics
+from quart_app.metrics_window import MetricsWindow
+from quart_app.metrics_window import read_counts
 from quart_app.readiness import Readiness
 from quart_app.services import Services
 
@@ -38,6 +43,8 @@ class Operations:
     metrics: Metrics | None
     readiness: Readiness | None = None
     services: Services | None = None
+    metrics_window: MetricsWindow | None = None
+    """TTFT and error rates over the last minutes, for the console (None: no admins)."""
 
 
 def get_operations() -> Operations:
@@ -92,10 +99,25 @@ async def operating(app: Quart, services: Services) -> AsyncIterator[Operations]
         ttl_s=services.settings.server.readiness_cache_s,
     )
     operations.services = services
+    sampler: asyncio.Task[None] | None = None
+    console = services.settings.console
+    if metrics is not None and console.has_admins:
+        window = MetricsWindow(
+            lambda: read_counts(metrics.families()),
+            window_s=console.window_s,
+            sample_s=console.sample_interval_s,
+        )
+        operations.metrics_window = window
+        sampler = asyncio.get_running_loop().create_task(window.run())
     try:
         async with operations.lifecycle.serving():
             yield operations
     finally:
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+        operations.metrics_window = None
         operations.services = None
         readiness, operations.readiness = operations.readiness, None
         await readiness.close()

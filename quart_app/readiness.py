@@ -128,6 +128,12 @@ class Readiness:
 
         return _Cached(run, ttl_s)
 
+    async def providers(self, names: list[str]) -> dict[str, Check]:
+        """The (cached) checks of the named providers, probed concurrently when stale."""
+        known = [name for name in names if name in self._providers]
+        checks = await asyncio.gather(*(self._providers[name].get() for name in known))
+        return dict(zip(known, checks, strict=True))
+
     async def report(self, draining: bool) -> tuple[bool, dict[str, Any]]:
         """``(ready, body)`` for ``/readyz``; every check runs concurrently."""
         names = list(self._providers)

@@ -12,9 +12,10 @@ __all__ = ["register_routes"]
 
 
 def register_routes(app: Quart) -> None:
-    """Register the API, the agent's two transports, the credits, the probes and the docs."""
+    """Register the API, the agent's transports, the credits, the probes, the docs, the console."""
     from blueprints.agent_sse import blueprint as agent_sse_blueprint
     from blueprints.agent_ws import blueprint as agent_ws_blueprint
+    from blueprints.console import blueprint as console_blueprint
     from blueprints.credits import blueprint as credits_blueprint
     from blueprints.docs import blueprint as docs_blueprint
     from blueprints.probes import blueprint as probes_blueprint
@@ -26,3 +27,4 @@ def register_routes(app: Quart) -> None:
     app.register_blueprint(agent_ws_blueprint)
     app.register_blueprint(probes_blueprint)
     app.register_blueprint(docs_blueprint)
+    app.register_blueprint(console_blueprint)

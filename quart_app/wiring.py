@@ -22,6 +22,7 @@ from credits.models import UsageRecord
 from credits.reconciler import reconcile_periodically
 from gateway.billing import NoBilling
 from gateway.completions import Gateway
+from gateway.continuation import ContinuationPolicy
 from gateway.settlement import SettlementListener
 from gateway.settlement import Settlements
 from gateway.turns import AgentTurns
@@ -163,7 +164,15 @@ async def build_services(
         verifier=verifier,
         pool=pool,
         calls=calls,
-        gateway=Gateway(calls, settlements, min_completion_tokens=least, max_stream_s=longest),
+        gateway=Gateway(
+            calls,
+            settlements,
+            min_completion_tokens=least,
+            continuation=ContinuationPolicy(
+                settings.server.stream_continuations, settings.server.continuation_backoff_s
+            ),
+            max_stream_s=longest,
+        ),
         turns=turns,
         settlements=settlements,
         coordination=coordination,

@@ -5,7 +5,7 @@ the way ``test_every_route_is_limited_or_exempt`` guards the routes: a new edge 
 layering does not allow fails here, with the file and line.
 
     quart_app -> blueprints -> gateway -> agent -> providers -> coordination
-                                  \\-> credits <-/ (models)
+                                  \\-> credits <-/ (models, pricing)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ OURS = (*PACKAGES, "internals", "testing", "bench", "tests")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "coordination": ("internals",),
     "credits": ("internals",),
-    "providers": ("coordination", "credits.models", "internals"),
+    "providers": ("coordination", "credits.models", "credits.pricing", "internals"),
     "agent": ("providers", "coordination.errors", "internals"),
     "gateway": ("agent", "providers", "credits", "coordination", "internals"),
     "blueprints": ("quart_app.facade", "gateway", "agent", "providers"),

@@ -1,4 +1,9 @@
-"""The ``clarify`` node: ask which character or location is meant instead of guessing."""
+"""The ``clarify`` node: ask which entity is meant instead of guessing.
+
+Two cases: the reference fits several entities ("her" with two women in the cast), or it
+names one that does not exist ("Zoltan"). Either way nothing changes, and the follow-ups
+are the request made unambiguous, so one click resends it (the frontend sends no history).
+"""
 
 from __future__ import annotations
 
@@ -21,10 +26,7 @@ def _listing(names: list[str]) -> str:
 
 
 async def clarify(state: State, runtime: NodeRuntime) -> dict[str, Any]:
-    """Ask a clarifying question about an ambiguous target; change nothing.
-
-    The follow-ups become the same request with each candidate named, so one click
-    resends it unambiguously (the frontend sends no history).
+    """Ask a clarifying question about an unclear target; change nothing.
 
     Args:
         state: The turn's state; the current operation's target could not be resolved.
@@ -39,7 +41,15 @@ async def clarify(state: State, runtime: NodeRuntime) -> dict[str, Any]:
     found = resolve(operation, state.working, state.message)
     names = list(dict.fromkeys(entity_label(c) for c in found.candidates))
     request = (operation.prompt.strip() or state.message.strip()).rstrip(".!?")
-    if names:
+    if found.missing:
+        question = f"There is no {kind} called {found.missing} in this scenario."
+        if names:
+            question += f" Did you mean {_listing(names[:6])}?"
+        if kind != "scene":
+            question += f" Or should I add {found.missing} as a new {kind}?"
+        suggestions = [f"Add a new {kind} named {found.missing}"] if kind != "scene" else []
+        suggestions += [request.replace(found.missing, name) for name in names[:2]]
+    elif names:
         question = f"Which {kind} do you mean: {_listing(names)}?"
         suggestions = [f"{request} ({name})" for name in names[:3]]
     else:

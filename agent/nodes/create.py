@@ -1,9 +1,11 @@
-"""The ``create`` node: add one character or location, or create a whole new scenario.
+"""The ``create`` node: add one character, location or scene, or a whole new scenario.
 
 One creation operation adds exactly one entity, whatever the model answers: the draft
 schema describes a single entity and the code gives it a fresh UUID v4. Creating a
 scenario replaces its content keys but keeps its id, owner and editor settings, so
-"create a character" can never wipe a scenario (contract.md 9.9).
+"create a character" can never wipe a scenario (contract.md 9.9). A creation read by
+code (a ``Command``: the small-model profile) goes through ``agent.nodes.invent``: the
+stated values, a short sketch by the model, and defaults for the rest.
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ from __future__ import annotations
 from typing import Any
 
 from agent import events
+from agent.command import Command
 from agent.llm_schemas import CharacterDraft
 from agent.llm_schemas import LocationDraft
 from agent.llm_schemas import ScenarioDraft
+from agent.llm_schemas import SceneDraft
 from agent.nodes.common import NodeRuntime
 from agent.nodes.common import advance
 from agent.nodes.common import emit
 from agent.nodes.common import say
+from agent.nodes.invent import invent_entity
+from agent.nodes.invent import invent_scenario
 from agent.patches import CHARACTER_PROTECTED
 from agent.patches import LOCATION_PROTECTED
+from agent.patches import SCENE_PROTECTED
 from agent.patches import merge_entities
 from agent.patches import new_entity
 from agent.patches import new_id
@@ -57,24 +64,27 @@ async def _create_entity(runtime: NodeRuntime, state: State) -> tuple[dict[str, 
         scenario=scenario_json(state.working, context.max_scenario_chars),
     )
     prompt = messages(system, state)
-    key = "characters" if kind == "character" else "locations"
+    key = {"character": "characters", "location": "locations"}.get(kind, "scenes")
     existing = state.working.get(key)
     taken = {
         "taken_names": {entity_label(e).casefold() for e in existing or [] if isinstance(e, dict)}
     }
-    draft: CharacterDraft | LocationDraft
+    draft: CharacterDraft | LocationDraft | SceneDraft
     if kind == "character":
         draft = await ask_structured(
             context, CharacterDraft, prompt, name="new_character", validation_context=taken
         )
-        protected = CHARACTER_PROTECTED
-    else:
+        protected, label = CHARACTER_PROTECTED, draft.name
+    elif kind == "location":
         draft = await ask_structured(
             context, LocationDraft, prompt, name="new_location", validation_context=taken
         )
-        protected = LOCATION_PROTECTED
+        protected, label = LOCATION_PROTECTED, draft.name
+    else:
+        draft = await ask_structured(context, SceneDraft, prompt, name="new_scene")
+        protected, label = SCENE_PROTECTED, draft.title
     items = merge_entities(existing, [draft.model_dump(exclude_none=True)], protected=protected)
-    return {**state.working, key: items}, f"Added a new {kind}: {draft.name.strip()}."
+    return {**state.working, key: items}, f"Added a new {kind}: {label.strip()}."
 
 
 async def _create_scenario(runtime: NodeRuntime, state: State) -> tuple[dict[str, Any], str]:
@@ -116,11 +126,18 @@ async def create(state: State, runtime: NodeRuntime) -> dict[str, Any]:
     """
     target = state.operation.target
     emit(runtime, events.status("creating", node="create", content=f"Creating a new {target}"))
+    operation = state.operation
     if target == "scenario":
-        working, summary = await _create_scenario(runtime, state)
+        if isinstance(operation, Command):
+            working, summary = await invent_scenario(runtime, state, operation)
+        else:
+            working, summary = await _create_scenario(runtime, state)
         updates: dict[str, Any] = {"working": working, "created": True}
     else:
-        working, summary = await _create_entity(runtime, state)
+        if isinstance(operation, Command):
+            working, summary = await invent_entity(runtime, state, operation)
+        else:
+            working, summary = await _create_entity(runtime, state)
         updates = {"working": working}
     say(runtime, state, summary)
     return advance(state, summary, **updates)

@@ -27,6 +27,7 @@ from agent.prompts import fill
 from agent.scenario import ScenarioUpdate
 from agent.state import State
 from agent.structured import ask_structured
+from agent.suggestions import suggest
 from agent.views import scenario_index
 
 __all__ = ["CANNED", "commit", "follow_ups", "pick_questions"]
@@ -50,6 +51,11 @@ CANNED: dict[str, tuple[str, ...]] = {
     "creation": (
         "Describe the new addition in more detail.",
         "Add a location for this story.",
+        "Suggest a plot twist.",
+    ),
+    "deletion": (
+        "Summarize the story so far.",
+        "Create a new supporting character.",
         "Suggest a plot twist.",
     ),
     "general_conversation": (
@@ -103,6 +109,8 @@ async def follow_ups(state: State, runtime: NodeRuntime) -> dict[str, Any]:
     emit(runtime, events.status("suggesting", node="follow_ups", content="Suggesting next steps"))
     action = state.operations[0].action if state.operations else "general_conversation"
     proposed: Sequence[str] = state.suggestions
+    if not proposed and runtime.context.model_profile == "small":
+        proposed = suggest(state)  # a small model's suggestions cost a call and rarely help
     if not proposed:
         prompt = [
             SystemMessage(

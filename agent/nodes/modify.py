@@ -1,8 +1,11 @@
 """The ``modify`` node: edit existing content through validated, id-safe patches.
 
-The model only proposes field values (``agent.llm_schemas``); which entity is edited comes
-from ``agent.targets`` and how the values land comes from ``agent.patches``, so ids,
-photos and fields the writer did not mention survive whatever the model answers.
+Two ways in. A ``Command`` read by code (``agent.commands``) carries the values the writer
+stated and, for an open request, the one field to rewrite: ``agent.nodes.fields`` applies
+those, asking the model for that field only. An operation a large model classified is
+edited the model's way: it proposes any fields of the entity (``agent.llm_schemas``).
+Either way which entity is edited comes from ``agent.targets`` and how values land comes
+from ``agent.patches``, so ids, photos and fields not asked about survive.
 """
 
 from __future__ import annotations
@@ -13,30 +16,30 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent import events
+from agent.command import Command
 from agent.llm_schemas import CharacterEdit
 from agent.llm_schemas import LocationEdit
 from agent.llm_schemas import ScenarioEdit
+from agent.llm_schemas import SceneEdit
 from agent.llm_schemas import TextEdit
 from agent.llm_schemas import WritingStyleEdit
 from agent.nodes.common import NodeRuntime
 from agent.nodes.common import advance
 from agent.nodes.common import emit
 from agent.nodes.common import say
-from agent.patches import CHARACTER_PROTECTED
-from agent.patches import LOCATION_PROTECTED
+from agent.nodes.fields import edit_fields
+from agent.nodes.fields import summarize_entities
 from agent.patches import SCENARIO_PROTECTED
 from agent.patches import changed_fields
+from agent.patches import edit_entities
 from agent.patches import entity_by_id
-from agent.patches import merge_entities
 from agent.patches import merge_fields
-from agent.patches import rename_in_scenes
 from agent.prompts import EDIT
 from agent.prompts import fill
 from agent.prompts import messages
 from agent.state import State
 from agent.structured import ask_structured
 from agent.targets import collection_key
-from agent.targets import entity_label
 from agent.targets import resolve
 from agent.targets import target_label
 from agent.views import entity_view
@@ -44,7 +47,12 @@ from agent.views import scenario_json
 
 __all__ = ["modify"]
 
-_TEXT_FIELDS = frozenset({"title", "notes", "backstory", "storyarc"})
+_TEXT_FIELDS = frozenset({"title", "notes", "backstory", "storyarc", "synopsis"})
+_EDITS: dict[str, type[BaseModel]] = {
+    "character": CharacterEdit,
+    "location": LocationEdit,
+    "scene": SceneEdit,
+}
 
 
 async def _ask(
@@ -64,31 +72,15 @@ async def _ask(
 async def _edit_entities(runtime: NodeRuntime, state: State) -> tuple[dict[str, Any], str]:
     kind = state.operation.target
     key = collection_key(kind)
-    assert key is not None  # routing sends only character/location here
-    model = CharacterEdit if kind == "character" else LocationEdit
-    protected = CHARACTER_PROTECTED if kind == "character" else LOCATION_PROTECTED
-    items = state.working.get(key)
-    notes: list[str] = []
-    renames: dict[str, str] = {}
+    assert key is not None  # routing sends only characters, locations and scenes here
+    changes: dict[str, dict[str, Any]] = {}
     for entity_id in resolve(state.operation, state.working, state.message).ids:
-        before = entity_by_id(items, entity_id)
-        if before is None:
-            continue
-        changes = await _ask(runtime, state, model, kind, entity_view(before, kind))
-        items = merge_entities(items, [{**changes, "id": entity_id}], protected=protected)
-        after = entity_by_id(items, entity_id) or before
-        if fields := changed_fields(before, after):
-            notes.append(f"{entity_label(after)} ({', '.join(fields)})")
-        old_name, new_name = before.get("name"), after.get("name")
-        if isinstance(old_name, str) and isinstance(new_name, str) and old_name != new_name:
-            renames[old_name] = new_name
-    if not notes:
-        return state.working, f"I could not tell what to change in that {kind}."
-    working = {**state.working, key: items}
-    scenes = rename_in_scenes(working.get("scenes"), kind, renames)
-    if scenes is not working.get("scenes"):
-        working["scenes"] = scenes  # scenes name characters and locations: keep them pointing
-    return working, f"Updated {kind} {'; '.join(notes)}."
+        before = entity_by_id(state.working.get(key), entity_id)
+        if before is not None:
+            view = entity_view(before, kind)
+            changes[entity_id] = await _ask(runtime, state, _EDITS[kind], kind, view)
+    working, notes = edit_entities(state.working, kind, key, changes)
+    return working, summarize_entities(kind, notes)
 
 
 async def _edit_scenario(runtime: NodeRuntime, state: State) -> tuple[dict[str, Any], str]:
@@ -129,7 +121,9 @@ async def modify(state: State, runtime: NodeRuntime) -> dict[str, Any]:
         runtime,
         events.status("modifying", node="modify", content=f"Updating the {target_label(target)}"),
     )
-    if collection_key(target):
+    if isinstance(state.operation, Command):
+        working, summary = await edit_fields(runtime, state, state.operation)
+    elif collection_key(target):
         working, summary = await _edit_entities(runtime, state)
     else:
         working, summary = await _edit_scenario(runtime, state)

@@ -1,8 +1,9 @@
 """Which node performs the next operation: the graph's only branching rule.
 
 Kept pure (state in, node name out) so it is cheap to run after every operation and easy
-to test. Character and location references are resolved here first, so an ambiguous
-target goes to ``clarify`` instead of a node that would have to guess.
+to test. Character, location and scene references are resolved here first, so an
+ambiguous target (or a name that does not exist) goes to ``clarify`` instead of a node
+that would have to guess.
 
 One safety net sits on top of the classifier: replacing a scenario that has content is
 the only destructive operation, and small models misclassify ("rename the hero" came
@@ -22,9 +23,9 @@ from agent.targets import resolve
 
 __all__ = ["Step", "route_next", "step_for"]
 
-Step = Literal["explain", "chat", "modify", "create", "clarify", "commit"]
+Step = Literal["explain", "chat", "modify", "create", "delete", "clarify", "commit"]
 
-_TEXT_TARGETS = frozenset({"backstory", "storyarc", "writingStyle", "notes", "title"})
+_TEXT_TARGETS = frozenset({"backstory", "storyarc", "writingStyle", "notes", "title", "synopsis"})
 _CONTENT = ("title", "synopsis", "storyarc", "backstory", "notes", "characters", "locations")
 _WHOLE = frozenset(
     {"scenario", "scenarios", "story", "stories", "plot", "premise", "scratch", "over"}
@@ -43,16 +44,24 @@ def step_for(operation: Operation, state: State) -> Step:
     action, target = operation.action, operation.target
     if action == "general_conversation":
         return "chat"
-    if collection_key(target) and action in ("details", "modification"):
+    if collection_key(target) and action in ("details", "modification", "deletion"):
         found = resolve(operation, state.working, state.message)
         if found.resolved:
-            return "modify" if action == "modification" else "explain"
-        if action == "modification":
+            return (
+                "modify"
+                if action == "modification"
+                else "delete"
+                if action == "deletion"
+                else "explain"
+            )
+        if action != "details" or found.missing:
             return "clarify"
         # Explaining all candidates is fine unless the writer pointed at one of them.
         return "clarify" if found.referenced and len(found.candidates) > 1 else "explain"
     if action == "details":
         return "explain"
+    if action == "deletion":
+        return "chat"  # only characters, locations and scenes can be deleted
     if action == "modification":
         return "modify"
     # creation

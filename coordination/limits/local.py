@@ -18,6 +18,7 @@ from coordination.limits.rules import LimitPolicy
 from coordination.limits.rules import Measure
 from coordination.limits.rules import Verdict
 from coordination.limits.rules import decide
+from coordination.limits.rules import decide_read
 
 __all__ = ["LocalRateLimiter"]
 
@@ -66,6 +67,7 @@ class LocalRateLimiter:
         self._policy = policy
         self._requests: dict[str, _Bucket] = {}
         self._tokens: dict[str, _Bucket] = {}
+        self._reads: dict[str, _Bucket] = {}
         self._inflight: dict[str, int] = {}
         self._admissions = 0
 
@@ -112,6 +114,25 @@ class LocalRateLimiter:
             Measure(tok_ok, tok_level, tok_wait),
         )
 
+    async def admit_read(self, key: str, quota: int) -> Verdict:  # noqa: D102
+        return self.read_now(key, quota)
+
+    def read_now(self, key: str, quota: int) -> Verdict:
+        """``admit_read`` without the coroutine (the Redis fallback calls it too)."""
+        bucket = self._bucket(self._reads, key, quota)
+        if bucket.has_capacity(1):
+            return decide_read(quota, Measure(True, bucket.charge_checked(1)))
+        return decide_read(quota, Measure(False, bucket.level(), bucket.wait_s(1)))
+
+    def count_in(self, user: str) -> None:
+        """Count a request admitted elsewhere (by Redis) as in flight here too.
+
+        The Redis limiter's twin counts every request its worker runs, so that, should
+        Redis fail, the fallback's concurrency limit sees the streams already running.
+        """
+        if self._policy.concurrent_requests:
+            self._inflight[user] = self._inflight.get(user, 0) + 1
+
     def finish(self, user: str, entry: str, token_delta: int, *, shared: bool = False) -> None:  # noqa: D102
         if self._policy.concurrent_requests:
             count = self._inflight.get(user, 0) - 1
@@ -129,6 +150,6 @@ class LocalRateLimiter:
         return bucket
 
     def _sweep(self) -> None:
-        for buckets in (self._requests, self._tokens):
+        for buckets in (self._requests, self._tokens, self._reads):
             for user in [u for u, b in buckets.items() if b.level() == 0.0]:
                 del buckets[user]

@@ -7,7 +7,9 @@ are charged at once (atomically: in one process here, in one Lua script with Red
 are charged at admission as prompt + ``max_tokens`` (an estimate) and corrected to the real
 usage when the gateway settles the call; a request that never reached an upstream gets its
 tokens back. The limiter backends (``limits.local``, ``limits.shared``) return raw numbers;
-:func:`decide` turns them into one :class:`Verdict` the same way for both.
+:func:`decide` turns them into one :class:`Verdict` the same way for both. Cheap reads (the
+model list, the status) have a leaky bucket of their own, per user or per client address,
+which neither spends nor is refused by the three (:func:`decide_read`).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from typing import Literal
 from typing import NamedTuple
 from typing import Protocol
 
+from coordination.workers import worker_share
+
 __all__ = ["Grant", "LimitName", "LimitPolicy", "RateLimitExceeded", "RateLimiter", "Verdict"]
 
-LimitName = Literal["requests", "concurrency", "tokens"]
+LimitName = Literal["requests", "concurrency", "tokens", "reads"]
 #: Retry-After for a refusal by the concurrency limit: when a stream ends is unknowable.
 CONCURRENCY_RETRY_S = 1.0
 
@@ -35,11 +39,30 @@ class LimitPolicy:
     requests_per_minute: int
     concurrent_requests: int
     tokens_per_minute: int
+    reads_per_minute: int = 0
+    """Cheap reads per user (the model list): a bucket apart from the three above."""
+    address_reads_per_minute: int = 0
+    """Cheap reads per client address (the status, which has no user)."""
 
     @property
     def enabled(self) -> bool:
-        """Any limit is on."""
+        """Any limit on requests is on (cheap reads aside)."""
         return bool(self.requests_per_minute or self.concurrent_requests or self.tokens_per_minute)
+
+    @property
+    def reads_enabled(self) -> bool:
+        """A cheap-read bucket is on."""
+        return bool(self.reads_per_minute or self.address_reads_per_minute)
+
+    def per_worker(self, workers: int) -> LimitPolicy:
+        """What one of ``workers`` workers may admit on its own (the Redis fallback)."""
+        return LimitPolicy(
+            requests_per_minute=worker_share(self.requests_per_minute, workers),
+            concurrent_requests=worker_share(self.concurrent_requests, workers),
+            tokens_per_minute=worker_share(self.tokens_per_minute, workers),
+            reads_per_minute=worker_share(self.reads_per_minute, workers),
+            address_reads_per_minute=worker_share(self.address_reads_per_minute, workers),
+        )
 
     def header(self) -> str:
         """``RateLimit-Policy``: every enabled quota (draft-ietf-httpapi-ratelimit-headers)."""
@@ -88,6 +111,10 @@ class RateLimiter(Protocol):
         """Drop ``entry`` and add ``token_delta`` (negative: a refund); never waits."""
         ...
 
+    async def admit_read(self, key: str, quota: int) -> Verdict:
+        """Admit one cheap read against the reads bucket ``key`` of ``quota`` a minute."""
+        ...
+
 
 class Measure(NamedTuple):
     """One limit's state as a backend saw it (levels after the charge when admitted)."""
@@ -128,6 +155,11 @@ def decide(
         wait = CONCURRENCY_RETRY_S
         refusals.append(Verdict(False, "concurrency", conc, 0, wait, wait, shared))
     return max(refusals, key=lambda verdict: verdict.retry_after_s)
+
+
+def decide_read(quota: int, reads: Measure, *, shared: bool = False) -> Verdict:
+    """The verdict both backends give for one cheap read."""
+    return _leaky(reads.ok, "reads", quota, reads, shared)
 
 
 def _leaky(allowed: bool, name: LimitName, quota: int, measure: Measure, shared: bool) -> Verdict:

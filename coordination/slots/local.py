@@ -85,6 +85,15 @@ class LocalSlots(ChangeSignal):
             self._tickets[ticket] = entry
         return "busy"
 
+    def take(self, user: str) -> None:
+        """Count a slot taken elsewhere (in Redis) as held here too, whatever the rules say.
+
+        The Redis slots' twin counts every slot its worker holds, so that, should Redis
+        fail, the fallback's capacity sees the streams already running.
+        """
+        self._in_use += 1
+        self._held[user] = self._held.get(user, 0) + 1
+
     def _admissible(self, user: str, held: int, ticket: str | None) -> bool:
         free = self.capacity - self._in_use
         if free <= 0 or held >= self.user_cap:

@@ -8,6 +8,12 @@ background so a stream's ending never waits for Redis; if it is lost, the lease 
 ``/status`` and the busy flag read the same keys, so every worker reports the same thing.
 Waiters poll every ``poll_s`` (releases in other workers cannot wake them) and are woken
 at once by releases in this worker.
+
+Leases a Redis restart lost are put back by the worker that holds them before it decides
+anything again (``coordination.leases``). With ``on_redis_error = "local"`` the fallback
+is a ``LocalSlots`` twin with this worker's share of the capacity (``ceil(capacity /
+workers)``) that counts every slot the worker holds, taken in Redis or by itself; slots it
+gave out go into Redis as soon as Redis answers again.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from redis.asyncio import Redis
 from coordination.guard import RedisDown
 from coordination.guard import RedisGuard
 from coordination.leases import LeaseKeeper
+from coordination.leases import RedisLease
 from coordination.limits.rules import new_entry
 from coordination.lua import LEAVE
 from coordination.lua import SLOT_ACQUIRE
@@ -28,6 +35,7 @@ from coordination.slots.rules import Refusal
 from coordination.slots.rules import SlotHold
 from coordination.slots.rules import SlotUsage
 from coordination.slots.rules import user_slot_cap
+from coordination.workers import worker_share
 
 __all__ = ["RedisSlots"]
 
@@ -51,12 +59,15 @@ class RedisSlots(ChangeSignal):
         queue_max: int,
         lease_ttl_s: float,
         poll_s: float = 0.05,
+        workers: int = 1,
     ) -> None:
         self.capacity = capacity
         self.poll_s: float | None = poll_s
         self._guard = guard
         self._keeper = keeper
         self._keys = [f"{prefix}:slot:{{{name}}}:{suffix}" for suffix in _SUFFIXES]
+        self._script_keys = [*self._keys, keeper.marker]
+        self._lease_keys = tuple(self._keys[:3])
         self._static = [
             capacity,
             user_slot_cap(capacity, max_user_share),
@@ -66,7 +77,7 @@ class RedisSlots(ChangeSignal):
         self._ticket_ttl_ms = max(2000, int(poll_s * 40_000))
         self._queue_max = queue_max
         self._local = LocalSlots(
-            capacity,
+            worker_share(capacity, workers),
             max_user_share=max_user_share,
             fair_window_s=fair_window_s,
             queue_max=queue_max,
@@ -88,26 +99,32 @@ class RedisSlots(ChangeSignal):
         args: list[str | int] = [user, lease, *self._static, ticket or ""]
         args += [self._ticket_ttl_ms, self._queue_max]
         try:
-            status, in_use, _ = await self._guard.run(
-                lambda: self._acquire(keys=self._keys, args=args)
+            status, in_use, _ = await self._keeper.call(
+                lambda: self._acquire(keys=self._script_keys, args=args)
             )
         except RedisDown:
             if self._guard.mode == "fail":
                 raise self._guard.unavailable() from None
-            return self._local.acquire_now(user, ticket)
+            got = self._local.acquire_now(user, ticket)
+            if isinstance(got, str):
+                return got
+            self._keeper.hold(RedisLease(self._lease_keys, lease, user), unshared=True)
+            return SlotHold(user, lease)
         self._in_use = int(in_use)
         if status == 1:
-            self._keeper.hold(self._keys[0], lease)
+            self._keeper.hold(RedisLease(self._lease_keys, lease, user))
+            self._local.take(user)
             return SlotHold(user, lease, shared=True)
         return "queue_full" if status == -1 else "busy"
 
     def release(self, hold: SlotHold) -> None:  # noqa: D102
-        if not hold.shared:
-            self._local.release(hold)
-            self._notify()
-            return
-        self._keeper.drop(self._keys[0], hold.lease_id)
-        self._in_use = max(0, self._in_use - 1)
+        self._local.release(hold)  # the twin counts every slot this worker holds
+        self._keeper.drop(RedisLease(self._lease_keys, hold.lease_id, hold.user))
+        if hold.shared:
+            self._in_use = max(0, self._in_use - 1)
+        else:
+            self._notify()  # a fallback slot is free here at once
+        # A fallback slot may have been put into Redis since: it is released there too.
         self._guard.background(lambda: self._release_shared(hold.lease_id))
 
     async def _release_shared(self, lease: str) -> None:
@@ -125,7 +142,7 @@ class RedisSlots(ChangeSignal):
 
     async def usage(self) -> SlotUsage:  # noqa: D102
         try:
-            in_use, queued = await self._guard.run(lambda: self._usage(keys=self._keys))
+            in_use, queued = await self._keeper.call(lambda: self._usage(keys=self._script_keys))
         except RedisDown:
             if self._guard.mode == "fail":
                 raise self._guard.unavailable() from None

@@ -26,8 +26,8 @@ def test_field_guide_describes_keys_in_plain_words() -> None:
     guide = field_guide(Classification)
     assert guide.startswith('- "operations": a list of objects (1 to 5).')
     assert (
-        '  - "action": one of "details", "modification", "creation", "general_conversation".'
-        in guide
+        '  - "action": one of "details", "modification", "creation", "deletion", '
+        '"general_conversation".' in guide
     )
     assert '  - "entity": text or null.' in guide
     assert "anyOf" not in guide and "$defs" not in guide

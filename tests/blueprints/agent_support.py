@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 import orjson
+from quart import Response
 
 from bench.upstream import Script
 from bench.upstream import ScriptedUpstream
-from tests.conftest import FRONTEND_CHAT
 
 AGENT = "/api/streaming_agent/scenario/stream"
-_ = FRONTEND_CHAT
+#: The query that keeps real HTTP statuses for the agent's refusals (API clients).
+STATUSES = {"errors": "status"}
 
 
 def schema_name(body: dict[str, Any]) -> str | None:
@@ -42,6 +43,24 @@ def answer_with(
     upstream.responder = responder
 
 
+def rename_mira_to_ann(upstream: ScriptedUpstream, *, delay_s: float) -> None:
+    """Script a turn that renames Mira to Ann, then describes her in streamed prose."""
+    from tests.agent.frames import classification
+
+    answer_with(
+        upstream,
+        {
+            "classification": classification(
+                ("modification", "character", "Rename Mira to Ann", "Mira"),
+                ("details", "character", "describe her", "Ann"),
+            ),
+            "character_edit": json.dumps({"name": "Ann"}),
+        },
+        ["Ann ", "is ", "a ", "cartographer."],
+        delay_s=delay_s,
+    )
+
+
 def agent_frames(writes: list[bytes]) -> list[dict[str, Any]]:
     """Parse the agent's SSE writes, asserting whole frames per write."""
     out = []
@@ -51,6 +70,23 @@ def agent_frames(writes: list[bytes]) -> list[dict[str, Any]]:
             assert event.startswith(b"data: ")
             out.append(orjson.loads(event[6:]))
     return out
+
+
+async def refusal(response: Response) -> tuple[str, int | None]:
+    """``(code, retry_after)`` of a refusal the agent endpoint sent in band (contract 8.3).
+
+    Asserts the shape the chat panel needs: HTTP 200, a non-streaming chat frame with a
+    readable message, then the terminal error status carrying the code.
+    """
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/event-stream")
+    frames = agent_frames([await response.get_data()])
+    assert [f["type"] for f in frames] == ["chat", "status"]
+    chat, status = frames
+    assert chat["streaming"] is False and chat["content"][:1].isupper()
+    metadata = status["metadata"]
+    assert metadata["status"] == "error" and metadata["error"] == chat["content"]
+    return metadata["code"], metadata.get("retry_after")
 
 
 def apply(scenario: dict[str, Any], frames: list[dict[str, Any]]) -> dict[str, Any]:

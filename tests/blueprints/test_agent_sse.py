@@ -19,9 +19,12 @@ from bench.upstream import ScriptedUpstream
 from tests.agent.frames import classification
 from tests.agent.samples import SAMPLE
 from tests.blueprints.agent_support import AGENT
+from tests.blueprints.agent_support import STATUSES
 from tests.blueprints.agent_support import agent_frames
 from tests.blueprints.agent_support import answer_with
 from tests.blueprints.agent_support import apply
+from tests.blueprints.agent_support import refusal
+from tests.blueprints.agent_support import rename_mira_to_ann
 from tests.conftest import MODEL
 from tests.conftest import AppFactory
 from tests.conftest import auth
@@ -51,18 +54,7 @@ async def test_health_is_unhealthy_without_providers(make_app: AppFactory) -> No
 async def test_modify_and_explain_turn_frame_sequence(
     app: Quart, upstream: ScriptedUpstream, token: str
 ) -> None:
-    answer_with(
-        upstream,
-        {
-            "classification": classification(
-                ("modification", "character", "Rename Mira to Ann", "Mira"),
-                ("details", "character", "describe her", "Ann"),
-            ),
-            "character_edit": json.dumps({"name": "Ann"}),
-        },
-        ["Ann ", "is ", "a ", "cartographer."],
-        delay_s=0.005,
-    )
+    rename_mira_to_ann(upstream, delay_s=0.005)
     scenario = sample()
     status, headers, writes = await stream(
         app,
@@ -173,14 +165,20 @@ async def test_upstream_failure_mid_turn_ends_with_error_pair(
     ],
 )
 async def test_bad_agent_bodies_are_400(app: Quart, token: str, raw: bytes, status: int) -> None:
-    response = await app.test_client().post(AGENT, data=raw, headers=auth(token))
+    response = await app.test_client().post(
+        AGENT, data=raw, headers=auth(token), query_string=STATUSES
+    )
     assert response.status_code == status
     assert (await response.get_json())["code"] == "INVALID_REQUEST"
+    in_band = await app.test_client().post(AGENT, data=raw, headers=auth(token))
+    assert await refusal(in_band) == ("INVALID_REQUEST", None)
 
 
 async def test_agent_needs_auth(app: Quart) -> None:
-    response = await app.test_client().post(AGENT, json={"message": "hi"})
+    response = await app.test_client().post(AGENT, json={"message": "hi"}, query_string=STATUSES)
     assert response.status_code == 401
+    in_band = await app.test_client().post(AGENT, json={"message": "hi"})
+    assert await refusal(in_band) == ("MISSING_TOKEN", None)
 
 
 async def test_agent_answers_409_when_pool_is_full(
@@ -200,9 +198,13 @@ async def test_agent_answers_409_when_pool_is_full(
             )
             await holder.send_complete()
             await holder.receive()
-            response = await client.post(AGENT, json={"message": "hi"}, headers=auth(token))
+            response = await client.post(
+                AGENT, json={"message": "hi"}, headers=auth(token), query_string=STATUSES
+            )
             assert response.status_code == 409
             assert (await response.get_json())["code"] == "AI_BUSY"
+            in_band = await client.post(AGENT, json={"message": "hi"}, headers=auth(token))
+            assert await refusal(in_band) == ("AI_BUSY", 2)
             await holder.disconnect()
 
 
@@ -217,9 +219,13 @@ async def test_agent_turn_is_charged_and_402_without_credits(
     settings = settings_for(upstream, credits={"welcome_credits": 0})
     async with make_app(settings) as app:
         response = await app.test_client().post(
-            AGENT, json={"message": "Explain"}, headers=auth(token)
+            AGENT, json={"message": "Explain"}, headers=auth(token), query_string=STATUSES
         )
         assert response.status_code == 402
+        in_band = await app.test_client().post(
+            AGENT, json={"message": "Explain"}, headers=auth(token)
+        )
+        assert await refusal(in_band) == ("INSUFFICIENT_CREDITS", None)
         services = app.extensions["storywriter.services"]
         await services.ledger.grant("alice", 100_000)
         status, _, writes = await stream(app, AGENT, {"message": "Explain"}, auth(token))

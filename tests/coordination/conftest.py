@@ -23,12 +23,16 @@ from redis.asyncio import Redis
 
 from coordination.guard import RedisGuard
 from coordination.leases import LeaseKeeper
+from coordination.limits.local import LocalRateLimiter
 from coordination.limits.rules import LimitPolicy
+from coordination.limits.rules import RateLimiter
 from coordination.limits.shared import RedisRateLimiter
 from coordination.slots.local import LocalSlots
 from coordination.slots.rules import Slots
 from coordination.slots.shared import RedisSlots
 from tests.conftest import require_services
+from tests.coordination.redis_server import RedisServer
+from tests.coordination.redis_server import running_redis_server
 
 REDIS_URL = os.environ.get("STORYWRITER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -86,6 +90,13 @@ async def _fresh_prefix(redis_url: str) -> AsyncIterator[str]:
         await client.aclose()
 
 
+@pytest.fixture(name="redis_server")
+async def _redis_server() -> AsyncIterator[RedisServer]:
+    """A ``redis-server`` of the test's own, which the test may stop and restart."""
+    async with running_redis_server() as server:
+        yield server
+
+
 @pytest.fixture(name="prefix")
 async def _prefix(redis_url: str) -> AsyncIterator[str]:
     async with _fresh_prefix(redis_url) as prefix:
@@ -140,7 +151,7 @@ async def _workers(redis_url: str, prefix: str) -> AsyncIterator[Worker]:
     async def make(ttl_s: float = 15.0, mode: str = "fail", url: str = redis_url) -> Shared:
         redis = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         guard = RedisGuard(mode=mode, timeout_s=0.5, retry_interval_s=0.2, where="test")  # type: ignore[arg-type]
-        shared = Shared(redis, guard, LeaseKeeper(redis, guard, ttl_s), prefix)
+        shared = Shared(redis, guard, LeaseKeeper(redis, guard, ttl_s, prefix), prefix)
         made.append(shared)
         return shared
 
@@ -179,6 +190,31 @@ async def _make_slots(request: pytest.FixtureRequest) -> AsyncIterator[SlotsFact
 
         async def redis(capacity: int, **options: Any) -> Slots:
             return shared.slots(capacity, **options)
+
+        yield redis
+
+
+LimiterFactory = Callable[[LimitPolicy], Awaitable[RateLimiter]]
+
+
+@pytest.fixture(
+    name="make_limiter", params=["local", pytest.param("redis", marks=pytest.mark.redis)]
+)
+async def _make_limiter(request: pytest.FixtureRequest) -> AsyncIterator[LimiterFactory]:
+    """The same rate-limit rules, in memory and in Redis."""
+    if request.param == "local":
+
+        async def local(policy: LimitPolicy) -> RateLimiter:
+            return LocalRateLimiter(policy)
+
+        yield local
+        return
+    url = await _require_redis()
+    async with _fresh_prefix(url) as prefix, _workers(url, prefix) as make:
+        shared = await make()
+
+        async def redis(policy: LimitPolicy) -> RateLimiter:
+            return shared.limiter(policy)
 
         yield redis
 

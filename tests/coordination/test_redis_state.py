@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from coordination.leases import RedisLease
 from coordination.limits.rules import LimitPolicy
 from coordination.slots.rules import SlotHold
 from tests.coordination.conftest import Worker
@@ -100,3 +102,53 @@ async def test_tokens_are_corrected_to_the_real_usage(worker: Worker) -> None:
     await settle_background()
     verdict = await limiter.admit("alice", "t3", 900)
     assert verdict.allowed and 80 <= verdict.remaining <= 100  # 1000 - 20 - 900, plus leak
+
+
+async def test_a_provider_s_lease_set_never_expires_as_a_whole(worker: Worker) -> None:
+    shared = await worker(ttl_s=1.0)
+    slots = shared.slots(1, lease_ttl_s=1.0)
+    assert isinstance(await slots.try_acquire("alice"), SlotHold)
+    await shared.keeper.renew_now()
+    # The per-user counts live in other keys: were the set to expire by itself (a dead
+    # worker, then an idle provider), alice's count would stay and refuse her for ever.
+    assert await shared.redis.pttl(f"{shared.prefix}:slot:{{p}}:lease") == -1
+
+
+async def test_a_lease_released_while_it_is_restored_is_taken_out_again(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = await worker()
+    keeper = shared.keeper
+    key = f"{shared.prefix}:rl:{{alice}}:c"
+    lease = RedisLease((key,), "e1")
+    keeper.hold(lease, unshared=True)  # admitted by the fallback: not in Redis yet
+    renew = keeper._renew_batch
+
+    async def released_meanwhile(batch: list[RedisLease]) -> Any:
+        keeper.drop(lease)  # the request ends while its renewal is on the way
+        return await renew(batch)
+
+    monkeypatch.setattr(keeper, "_renew_batch", released_meanwhile)
+    assert await keeper.renew_now() == 1
+    for _ in range(100):
+        if not await shared.redis.zcard(key):
+            break
+        await asyncio.sleep(0.01)
+    assert await shared.redis.zcard(key) == 0
+    assert keeper.held == 0
+
+
+async def test_a_worker_whose_marker_is_gone_puts_its_leases_back_before_deciding(
+    worker: Worker,
+) -> None:
+    policy = LimitPolicy(requests_per_minute=0, concurrent_requests=1, tokens_per_minute=0)
+    shared = await worker()
+    limiter = shared.limiter(policy)
+    slots = shared.slots(1)
+    assert (await limiter.admit("alice", "a1", 0)).allowed
+    assert isinstance(await slots.try_acquire("alice"), SlotHold)
+    keys = [k async for k in shared.redis.scan_iter(match=f"{shared.prefix}:*")]
+    await shared.redis.delete(*keys)  # what a restart without persistence does
+    assert not (await limiter.admit("alice", "a2", 0)).allowed
+    assert await slots.try_acquire("bob") == "busy"
+    assert (await slots.usage()).in_use == 1

@@ -145,9 +145,9 @@ async def test_upstream_errors_charge_only_what_was_generated(
     async with billed_app(make_app, upstream, ledger_url) as app:
         ledger = ledger_of(app)
         await ledger.grant("alice", 5000)
-        response = await app.test_client().post(
-            FRONTEND_CHAT, json=chat_body(), headers=auth(token)
-        )
+        # One attempt only: continuing the answer would generate (and charge) more.
+        headers = auth(token, **{"X-Stream-Continuation": "off"})
+        response = await app.test_client().post(FRONTEND_CHAT, json=chat_body(), headers=headers)
         assert response.status_code == status
         await response.get_data()
         await settled(app)

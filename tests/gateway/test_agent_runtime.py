@@ -54,7 +54,8 @@ def test_a_proxy_worker_never_imports_the_agent_stack() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert lines[0] == "served []", "serving must not import the agent stack or a tokenizer"
-    assert lines[1] == "health 200 healthy"
+    # Its one provider does not answer: the health says so (and the stack is not loaded).
+    assert lines[1] == "health 503 unhealthy"
     loaded = lines[2]
     for package in _HEAVY:
         assert package in loaded, lines

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from quart import Quart
@@ -21,6 +24,7 @@ from bench.upstream import Script
 from bench.upstream import ScriptedUpstream
 from credits.ledger import Ledger
 from providers.settings import known_output_limit
+from quart_app import create_app
 from tests.agent.frames import classification
 from tests.agent.samples import SAMPLE
 from tests.blueprints.agent_support import AGENT
@@ -35,6 +39,7 @@ from tests.conftest import chat_body
 from tests.conftest import frames
 from tests.conftest import settings_for
 from tests.conftest import stream
+from tests.serving import served
 
 #: What the frontend sends for a story.
 STORY = 32_000
@@ -76,13 +81,29 @@ async def _settled(app: Quart) -> None:
     await app.extensions["storywriter.services"].settlements.drain()
 
 
+@asynccontextmanager
+async def _over_http(settings: Any) -> AsyncIterator[tuple[Quart, str]]:
+    """The app under a real hypercorn on loopback: streams as the browser gets them."""
+    app = create_app(settings)
+    async with served(app) as base:
+        yield app, base
+
+
+async def _post(base: str, path: str, body: dict[str, Any], token: str) -> tuple[int, list[bytes]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(base + path, json=body, headers=auth(token)) as response,
+    ):
+        return response.status, [await response.read()]
+
+
 @pytest.mark.parametrize("path", [FRONTEND_CHAT, CHAT])
 async def test_a_story_on_default_credits_is_written_and_capped_by_them(
-    make_app: AppFactory, upstream: ScriptedUpstream, token: str, path: str
+    upstream: ScriptedUpstream, token: str, path: str
 ) -> None:
     upstream.script = Script(tokens=400)
-    async with make_app(_settings(upstream, welcome=300)) as app:
-        status, _, writes = await stream(app, path, chat_body(max_tokens=STORY), auth(token))
+    async with _over_http(_settings(upstream, welcome=300)) as (app, base):
+        status, writes = await _post(base, path, chat_body(max_tokens=STORY), token)
         assert status == 200, writes
         sent = _sent_max_tokens(upstream)
         assert 200 < sent < 300, "the upstream is sent what the 300 credits pay for"
@@ -232,13 +253,13 @@ def _agent_upstream(upstream: ScriptedUpstream, operations: int) -> None:
 
 
 async def test_an_agent_turn_holds_its_plan_and_never_spends_beyond_it(
-    make_app: AppFactory, upstream: ScriptedUpstream, token: str
+    upstream: ScriptedUpstream, token: str
 ) -> None:
     _agent_upstream(upstream, operations=4)
     scenario = {**SAMPLE, "backstory": "A long history of the realm. " * 140}  # ~4,000 chars
     turn = {"message": "Explain it", "scenario": scenario}
-    async with make_app(_settings(upstream, welcome=3_000)) as app:
-        status, _, writes = await stream(app, AGENT, turn, auth(token))
+    async with _over_http(_settings(upstream, welcome=3_000)) as (app, base):
+        status, writes = await _post(base, AGENT, turn, token)
         assert status == 200
         events = agent_frames(writes)
         await _settled(app)

@@ -87,7 +87,8 @@ async def test_upstream_errors_are_counted_by_kind_and_phase(
     )
     first, _, _ = await stream(app, FRONTEND_CHAT, chat_body(), auth(token))
     assert first == 502
-    second, _, _ = await stream(app, FRONTEND_CHAT, chat_body(), auth(token))
+    once = auth(token, **{"X-Stream-Continuation": "off"})  # one mid-stream failure, not three
+    second, _, _ = await stream(app, FRONTEND_CHAT, chat_body(), once)
     assert second == 200
     _, samples = await scrape(app)
     name = "storywriter_upstream_errors_total"
@@ -134,13 +135,11 @@ async def test_rate_limit_refusals_are_counted(
 ) -> None:
     async with make_app(settings_for(upstream, limits={"requests_per_minute": 1})) as app:
         client = app.test_client()
-        assert (
-            await client.get("/api/proxy/llm/v1/models", headers=auth(token))
-        ).status_code == 200
-        refused = await client.get("/api/proxy/llm/v1/models", headers=auth(token))
+        route = FRONTEND_CHAT
+        assert (await client.post(route, json=chat_body(), headers=auth(token))).status_code == 200
+        refused = await client.post(route, json=chat_body(), headers=auth(token))
         assert refused.status_code == 429
         _, samples = await scrape(app)
-    route = "/api/proxy/llm/v1/models"
     assert value(samples, "storywriter_rate_limit_refusals_total", route=route) == 1
 
 

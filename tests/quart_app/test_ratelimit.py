@@ -20,9 +20,12 @@ from quart_app.auth import mint_token
 from quart_app.errors import APIError
 from quart_app.limit_hooks import check_message_limits
 from quart_app.limit_hooks import message_limits
+from quart_app.limit_markers import ReadMarker
 from quart_app.limit_markers import estimate_body_tokens
+from quart_app.limit_markers import is_cheap_read
 from quart_app.limit_markers import is_exempt
 from quart_app.limit_markers import is_limited
+from quart_app.limit_markers import read_marker
 from tests.conftest import FRONTEND_CHAT
 from tests.conftest import MODEL
 from tests.conftest import SECRET
@@ -65,16 +68,18 @@ async def assert_rate_limited(response: Any, limit: str) -> dict[str, Any]:
 
 
 async def test_every_route_is_limited_or_exempt(app: Quart) -> None:
-    undecided, both = [], []
+    undecided, several = [], []
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
-        if is_limited(view) and is_exempt(view):
-            both.append(rule.rule)
-        elif not (is_limited(view) or is_exempt(view)):
+        marks = [is_limited(view), is_cheap_read(view), is_exempt(view)].count(True)
+        if marks == 0:
             undecided.append(rule.rule)
-    assert not undecided, f"mark these with @rate_limit or @rate_exempt: {undecided}"
-    assert not both, f"limited and exempt at once: {both}"
-    assert is_exempt(app.view_functions["proxy.get_status"])
+        elif marks > 1:
+            several.append(rule.rule)
+    assert not undecided, f"mark these @rate_limit, @cheap_read or @rate_exempt: {undecided}"
+    assert not several, f"more than one mark: {several}"
+    assert read_marker(app.view_functions["proxy.get_status"]) == ReadMarker("address")
+    assert read_marker(app.view_functions["proxy.get_models"]) == ReadMarker("user")
     assert is_limited(app.view_functions["proxy.post_frontend_chat"])
 
 
@@ -84,21 +89,26 @@ async def test_requests_per_minute_answer_429_with_true_retry_after(
     async with make_app(limited(upstream, requests_per_minute=6)) as app:
         client = app.test_client()
         for expected in (5, 4, 3, 2, 1, 0):
-            response = await client.get(MODELS, headers=auth(token))
+            response = await chat(client, token)
             assert response.status_code == 200
             assert response.headers["RateLimit-Limit"] == "6"
             assert response.headers["RateLimit-Remaining"] == str(expected)
             assert response.headers["RateLimit-Policy"] == '6;w=60;name="requests"'
-        refused = await client.get(MODELS, headers=auth(token))
+        refused = await chat(client, token)
         body = await assert_rate_limited(refused, "requests")
         # The bucket leaks one request every 10 s: the next one passes in (just under) 10 s.
         assert refused.headers["Retry-After"] == "10"
         assert body["detail"]["retry_after_s"] == 10
         assert 9 <= int(refused.headers["RateLimit-Reset"]) <= 60
-        # /status is exempt, and another user has their own quota.
+        # /status answers, and another user has their own quota.
         assert (await client.get(STATUS)).status_code == 200
         other = mint_token(SECRET.encode(), "bob")
-        assert (await client.get(MODELS, headers=auth(other))).status_code == 200
+        assert (await chat(client, other)).status_code == 200
+
+
+async def chat(client: Any, token: str, **headers: str) -> Any:
+    """One completion (a limited request), read to its end."""
+    return await client.post(FRONTEND_CHAT, json=chat_body(), headers=auth(token, **headers))
 
 
 async def test_retry_after_is_the_true_wait() -> None:
@@ -197,9 +207,11 @@ async def test_byok_users_are_limited_too(
         for _ in range(2):
             response = await client.post(FRONTEND_CHAT, json=chat_body(), headers=headers)
             assert response.status_code == 200
-        await assert_rate_limited(await client.get(MODELS, headers=headers), "requests")
+        await assert_rate_limited(
+            await client.post(FRONTEND_CHAT, json=chat_body(), headers=headers), "requests"
+        )
         # Without BYOK the same user is the same user: still limited.
-        await assert_rate_limited(await client.get(MODELS, headers=auth(token)), "requests")
+        await assert_rate_limited(await chat(client, token), "requests")
 
 
 async def test_development_users_are_keyed_by_address(
@@ -213,7 +225,9 @@ async def test_development_users_are_keyed_by_address(
         client = app.test_client()
 
         async def from_address(address: str) -> Any:
-            return await client.get(MODELS, scope_base={"client": (address, 40000)})
+            return await client.post(
+                FRONTEND_CHAT, json=chat_body(), scope_base={"client": (address, 40000)}
+            )
 
         assert (await from_address("10.0.0.1")).status_code == 200
         await assert_rate_limited(await from_address("10.0.0.1"), "requests")
@@ -290,3 +304,72 @@ async def test_a_client_leaving_mid_stream_frees_its_concurrency(
                 break
             assert response.status_code == 429 and time.monotonic() < deadline
             await asyncio.sleep(0.02)
+
+
+async def test_the_model_list_answers_while_completions_are_rate_limited(
+    upstream: ScriptedUpstream, make_app: AppFactory, token: str
+) -> None:
+    async with make_app(limited(upstream, requests_per_minute=3)) as app:
+        client = app.test_client()
+        for _ in range(10):  # the frontend polls: none of it spends the request budget
+            assert (await client.get(MODELS, headers=auth(token))).status_code == 200
+            assert (await client.get(STATUS)).status_code == 200
+        for _ in range(3):
+            assert (await chat(client, token)).status_code == 200
+        await assert_rate_limited(await chat(client, token), "requests")
+        models = await client.get(MODELS, headers=auth(token))
+        assert models.status_code == 200
+        assert [m["id"] for m in (await models.get_json())["data"]] == [MODEL]
+        status = await client.get(STATUS)
+        assert status.status_code == 200 and (await status.get_json())["busy"] is False
+
+
+async def test_model_list_floods_meet_a_bucket_of_their_own(
+    upstream: ScriptedUpstream, make_app: AppFactory, token: str
+) -> None:
+    async with make_app(limited(upstream, requests_per_minute=2)) as app:  # reads: 10 x 2
+        client = app.test_client()
+        for expected in range(19, -1, -1):
+            response = await client.get(MODELS, headers=auth(token))
+            assert response.status_code == 200
+            assert response.headers["RateLimit-Remaining"] == str(expected)
+            assert response.headers["RateLimit-Policy"] == '20;w=60;name="reads"'
+        refused = await client.get(MODELS, headers=auth(token))
+        body = await assert_rate_limited(refused, "reads")
+        assert body["detail"]["quota"] == 20 and refused.headers["Retry-After"] == "3"
+        assert "20 model-list or status reads per minute" in body["error"]
+        # The flood spent no request: completions still pass, and others read on.
+        assert (await chat(client, token)).status_code == 200
+        other = mint_token(SECRET.encode(), "bob")
+        assert (await client.get(MODELS, headers=auth(other))).status_code == 200
+
+
+async def test_reads_have_their_own_setting(
+    upstream: ScriptedUpstream, make_app: AppFactory, token: str
+) -> None:
+    async with make_app(limited(upstream, reads_per_minute=2)) as app:  # requests unlimited
+        client = app.test_client()
+        for _ in range(2):
+            assert (await client.get(MODELS, headers=auth(token))).status_code == 200
+        await assert_rate_limited(await client.get(MODELS, headers=auth(token)), "reads")
+        response = await chat(client, token)
+        assert response.status_code == 200 and "RateLimit-Limit" not in response.headers
+
+
+async def test_status_is_guarded_per_address_only_when_configured(
+    upstream: ScriptedUpstream, make_app: AppFactory
+) -> None:
+    def poll(client: Any, address: str) -> Any:
+        return client.get(STATUS, scope_base={"client": (address, 40000)})
+
+    async with make_app(limited(upstream, requests_per_minute=1)) as app:
+        client = app.test_client()
+        for _ in range(30):  # default: behind a proxy every frontend shares one address
+            response = await poll(client, "10.0.0.1")
+            assert response.status_code == 200 and "RateLimit-Limit" not in response.headers
+    async with make_app(limited(upstream, address_reads_per_minute=3)) as app:
+        client = app.test_client()
+        for _ in range(3):
+            assert (await poll(client, "10.0.0.1")).status_code == 200
+        await assert_rate_limited(await poll(client, "10.0.0.1"), "reads")
+        assert (await poll(client, "10.0.0.2")).status_code == 200
