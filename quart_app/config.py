@@ -156,7 +156,8 @@ class CreditsSettings(_Section):
     """Where this host keeps settlements until the ledger has them (one SQLite file per
     worker; they survive a ledger outage and a killed worker). Default: a
     ``credits-settlements`` directory next to an SQLite ledger's file, and
-    ``var/credits-settlements`` for PostgreSQL."""
+    ``var/credits-settlements/<digest of the URL>`` for PostgreSQL. Never share one
+    directory between two ledgers: any worker applies the journals it finds there."""
     lock_timeout_s: float = Field(default=5.0, gt=0, le=300)
     """The longest a ledger statement waits for another process's lock (SQLite) or for the
     server (PostgreSQL) before the ledger counts as unavailable (503 for new requests)."""

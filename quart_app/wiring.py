@@ -8,6 +8,7 @@ by the exit stack the caller passes, in reverse order, at shutdown.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 from contextlib import AsyncExitStack
@@ -230,13 +231,16 @@ async def _open_ledger(
 def _journal_dir(configured: Path | None, database_url: str) -> Path | None:
     """The settlement journal's directory: next to an SQLite ledger, ``var/`` otherwise.
 
-    An in-memory ledger has none (it does not outlive the worker either).
+    Journals are applied to the ledger of whoever finds them, so two ledgers never share a
+    directory: a PostgreSQL ledger's is named after a digest of its URL. An in-memory
+    ledger has none (it does not outlive the worker either).
     """
     if configured is not None:
         return configured
     scheme, _, rest = database_url.partition("://")
     if scheme.lower() != "sqlite":
-        return Path("var/credits-settlements")
+        digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+        return Path("var/credits-settlements") / digest
     path = rest[1:] if rest.startswith("/") else rest
     if path in ("", ":memory:"):
         return None
