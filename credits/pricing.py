@@ -10,9 +10,7 @@ in `Decimal`, which is exact for the values an operator writes.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from decimal import Decimal
-from functools import lru_cache
 
 from credits.models import UsageRecord
 from credits.models import UsageStatus
@@ -20,18 +18,28 @@ from credits.models import UsageStatus
 __all__ = ["credits_for", "estimate_reservation", "price", "tokens_for"]
 
 
-@lru_cache(maxsize=64)
 def _as_decimal(multiplier: float | int | Decimal) -> Decimal:
-    """Convert a multiplier to the decimal the operator meant, rejecting nonsense.
+    """Convert a multiplier to the decimal the operator meant, rejecting nonsense."""
+    if isinstance(multiplier, Decimal):
+        return _checked(multiplier, multiplier)
+    found = _DECIMALS.get(multiplier)
+    if found is None:
+        # str() of a float is its shortest round-tripping repr: 0.1 -> "0.1", not 0.10...055.
+        found = _checked(Decimal(str(multiplier)), multiplier)
+        if len(_DECIMALS) < 256:  # a deployment has a handful of multipliers
+            _DECIMALS[multiplier] = found
+    return found
 
-    Cached: a service has a handful of multipliers and prices every request several times
-    (the hold, the cost shown, the settlement); the conversion cost ~10 us each time.
-    """
-    # str() of a float is its shortest round-tripping repr: 0.1 -> "0.1", not 0.1000...0555.
-    value = multiplier if isinstance(multiplier, Decimal) else Decimal(str(multiplier))
+
+def _checked(value: Decimal, given: object) -> Decimal:
     if not value.is_finite() or value < 0:
-        raise ValueError(f"credit multiplier must be a finite number >= 0, got {multiplier!r}")
+        raise ValueError(f"credit multiplier must be a finite number >= 0, got {given!r}")
     return value
+
+
+#: Multipliers already converted: each request prices a few times (its hold, its cost, its
+#: settlement), always with the same few multipliers.
+_DECIMALS: dict[float | int, Decimal] = {}
 
 
 def credits_for(
@@ -97,13 +105,13 @@ def price(record: UsageRecord) -> UsageRecord:
         ``record`` with ``credits`` and each call's ``credits`` filled in.
     """
     delivered = record.completion_tokens > 0 or record.status == UsageStatus.COMPLETED
-    if record.byok or not delivered:
-        return record.priced([replace(call, credits=0) for call in record.calls])
+    free = record.byok or not delivered
     return record.priced(
         [
-            replace(
-                call,
-                credits=credits_for(call.prompt_tokens, call.completion_tokens, call.multiplier),
+            call.at(
+                0
+                if free
+                else credits_for(call.prompt_tokens, call.completion_tokens, call.multiplier)
             )
             for call in record.calls
         ]

@@ -313,9 +313,11 @@ class Gateway:
                 last.usage = last.source.now(relay.report, relay.attempt_text())
                 if last.usage is None:
                     last.usage = await last.source.counted(relay.report, relay.attempt_text())
-                record = self._record(call, attempts, started, UsageStatus.COMPLETED, byok)
+                priced = self.settlements.price(
+                    self._record(call, attempts, started, UsageStatus.COMPLETED, byok)
+                )
                 extra = {
-                    **_cost(self.settlements.price(record), opened.upstream, byok),
+                    **_cost(priced, opened.upstream, byok),
                     **start.capped(relay.finish_reason),
                 }
                 if len(attempts) > 1:
@@ -324,7 +326,7 @@ class Gateway:
                 # Durable (journaled) before the last frame: a worker killed after the
                 # client has its answer cannot lose the charge.
                 settled = True
-                await self.settlements.settle(record)
+                await self.settlements.settle_priced(priced)
                 yield out + tail + relay.trailer(_total(attempts), extra)
             except CallEnded as ended:  # shutdown, or an operator's cancel (the console)
                 ending = UsageStatus.CANCELLED  # bill what was generated, as for a cancel
@@ -499,10 +501,11 @@ class Gateway:
         byok_call = byok is not None
         usage = source.now(report, content)
         if usage is not None:
-            record = self._record(
-                call, [_Attempt(upstream, source, usage)], started, UsageStatus.COMPLETED, byok_call
+            attempt = _Attempt(upstream, source, usage)
+            priced = self.settlements.price(
+                self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
             )
-            await self.settlements.settle(record)  # durable before the answer leaves
+            await self.settlements.settle_priced(priced)  # durable before the answer leaves
         else:
             # Our own counts, settled by a task even if this request is cancelled meanwhile.
             counted: asyncio.Future[Usage] = asyncio.get_running_loop().create_future()
@@ -516,13 +519,15 @@ class Gateway:
             self.settlements.settle_when_counted(counting())
             usage = await counted
             attempt = _Attempt(upstream, source, usage)
-            record = self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
+            priced = self.settlements.price(
+                self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
+            )
         answer["usage"] = {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
         }
-        answer.update(_cost(self.settlements.price(record), upstream, byok_call))
+        answer.update(_cost(priced, upstream, byok_call))
         answer.update(start.capped(_finish_reason(answer)))
         return answer
 

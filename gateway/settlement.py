@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Sequence
-from dataclasses import replace
 
 from credits.models import UsageRecord
 from credits.pricing import price
@@ -77,7 +76,7 @@ class Settlements:
         """``record`` priced by the one rule (all zeros when members do not pay)."""
         if self._charges:
             return price(record)
-        return record.priced([replace(call, credits=0) for call in record.calls])
+        return record.priced([call.at(0) for call in record.calls])
 
     def settle(self, record: UsageRecord) -> Awaitable[None]:
         """Price ``record``, tell the listeners, then charge it; never raises.
@@ -86,12 +85,19 @@ class Settlements:
             Done once the charge is durable (awaited before an answer's last frame, so a
             worker killed after it cannot lose the charge; awaiting is optional).
         """
-        priced = self.price(record)
+        return self.settle_priced(self.price(record))
+
+    def settle_priced(self, priced: UsageRecord) -> Awaitable[None]:
+        """Tell the listeners about a record ``price`` already priced, then charge it.
+
+        Returns:
+            Done once the charge is durable, as for `settle`.
+        """
         for listener in self.listeners:
             try:
                 listener(priced)
             except Exception:  # a metrics bug must never cost a settlement
-                log.exception("a settlement listener failed for %s", record.request_id)
+                log.exception("a settlement listener failed for %s", priced.request_id)
         return self.billing.settle(priced)
 
     def settle_when_counted(self, counting: Awaitable[UsageRecord]) -> None:
