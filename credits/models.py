@@ -227,6 +227,7 @@ class UsageRecord:
             tuple(calls),
             self.prompt_text,
             self.created_at,
+            self.correlation_id,
         )
 
 
