@@ -77,9 +77,15 @@ class Journal:
     @classmethod
     def create(cls, directory: Path) -> Journal:
         """Start this worker's own journal file in ``directory`` (created if needed)."""
-        directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{os.getpid()}-{secrets.token_hex(4)}.db"
-        lock_fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+        for attempt in range(3):
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                lock_fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+                break
+            except FileNotFoundError:  # a worker closing removed the empty directory
+                if attempt == 2:
+                    raise
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return cls(path, _connect(path), lock_fd)

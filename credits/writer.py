@@ -20,6 +20,7 @@ by dead workers on this host are adopted and applied the same way, at start and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -290,3 +291,6 @@ class SettlementWriter:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
+        if self._dir is not None:
+            with contextlib.suppress(OSError):  # not empty: other workers' or unapplied
+                self._dir.rmdir()
