@@ -26,7 +26,9 @@ from credits.pricing import tokens_for
 from gateway.continuation import ContinuationPolicy
 from gateway.continuation import continuation_payload
 from gateway.holds import CapReason
+from gateway.holds import cap_reason
 from gateway.holds import plan_hold
+from gateway.holds import wanted_tokens
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
 from providers.calls import OpenedStream
@@ -200,22 +202,24 @@ class Gateway:
     async def _start(self, call: ChatCall, byok: Upstream | None) -> _Start:
         """Route and hold credits; the upstream is sent what the hold pays for."""
         route = await self.calls.route(call.model, call.user_id, byok)
-        plan = plan_hold(
-            estimate_prompt_tokens(call.messages),
-            call.max_tokens,
-            route.multiplier,
-            min_completion=self.min_completion_tokens,
-            output_limit=route.output_limit,
-        )
-        completion = plan.wanted
+        prompt = estimate_prompt_tokens(call.messages)
+        wanted = wanted_tokens(call.max_tokens, route.output_limit)
+        completion = wanted
         held: int | None = None
         if byok is None and self.settlements.charges:
+            plan = plan_hold(
+                prompt,
+                call.max_tokens,
+                route.multiplier,
+                min_completion=self.min_completion_tokens,
+                output_limit=route.output_limit,
+            )
             held = await self.settlements.reserve(
                 call.user_id, call.request_id, plan.maximum, plan.minimum
             )
             completion = plan.completion_for(held)
-        reason = plan.cap_reason(completion)
-        return _Start(route, plan.prompt_tokens, completion, reason, held)
+        reason = cap_reason(call.max_tokens, wanted, completion)
+        return _Start(route, prompt, completion, reason, held)
 
     def _refused(self, call: ChatCall, route: Route) -> None:
         """Settle a call that reached no model: nothing charged, the hold released, logged."""
