@@ -13,6 +13,7 @@ from quart import request
 from blueprints.schemas import ChatRequest
 from blueprints.sse import sse_response
 from gateway.completions import ChatCall
+from gateway.completions import new_request_id
 from providers.byok_models import BYOK_MODELS
 from providers.relay import ReasoningMode
 from quart_app.facade import byok_upstream
@@ -68,7 +69,8 @@ async def _chat(reasoning: ReasoningMode) -> Response:
     chat = ChatRequest.model_validate_json(await request.get_data())
     byok = await byok_upstream()
     call = ChatCall(
-        request_id=g.request_id,
+        request_id=new_request_id(),  # ours: the client's id may be reused (issue 14, 6)
+        correlation_id=g.request_id,
         user_id=caller.user_id,
         model=chat.model,
         messages=chat.wire_messages(),

@@ -10,143 +10,205 @@ and hold the money invariants, identically on both backends:
 * A request is charged at most once: the reservation row is locked and its status checked
   before charging, and the charge row's ``request_id`` is UNIQUE as a second guard.
 
-Lock order is always reservation row, then balance row, so settles, reconciles and
-reserves on PostgreSQL cannot deadlock one another.
+Holds and settlements come in batches (one transaction serves every request of a turn of
+the event loop) and touch each user's balance row once: read (locked) once, written once.
+Settles and reconciles lock a user's reservation rows, then the balance row; a reserve
+locks the balance row and inserts new reservation rows, which no other transaction can
+hold (request ids are the service's own and unique). Batches take their users in sorted
+order, so two of them on PostgreSQL cannot deadlock one another.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import TypeVar
+
 from credits.backends import Transaction
+from credits.errors import CreditsError
 from credits.errors import DuplicateRequest
 from credits.errors import InsufficientCredits
 from credits.errors import ReservationNotFound
 from credits.models import UsageRecord
 from credits.usage_log import insert_usage
 
-__all__ = ["close_pending_hold", "ensure_balance_row", "settle_hold", "take_hold"]
+__all__ = [
+    "HoldRequest",
+    "close_pending_hold",
+    "ensure_balance_row",
+    "settle_holds",
+    "take_holds",
+]
+
+_T = TypeVar("_T")
 
 
-async def take_hold(
-    tx: Transaction,
-    user_id: str,
-    amount: int,
-    request_id: str,
-    now: float,
-    expires_at: float,
-    *,
-    minimum: int | None = None,
-) -> int:
-    """Move up to ``amount`` from available to reserved and record the reservation.
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    """One hold to take: up to ``amount``, at least ``minimum`` (None: all or nothing)."""
 
-    With ``minimum``, a balance that cannot cover ``amount`` but covers ``minimum`` holds
-    everything available instead (the caller then caps the request to what that pays for);
-    without it, the hold is all or nothing.
-
-    Returns:
-        The credits held.
-
-    Raises:
-        DuplicateRequest: ``request_id`` exists already.
-        InsufficientCredits: ``balance - reserved`` is below ``minimum`` (or ``amount``).
-    """
-    inserted = await tx.fetchrow(
-        "INSERT INTO reservations (request_id, user_id, amount, status, created_at, expires_at)"
-        " VALUES ($1, $2, $3, 'pending', $4, $5)"
-        " ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-        request_id,
-        user_id,
-        amount,
-        now,
-        expires_at,
-    )
-    if inserted is None:
-        raise DuplicateRequest(request_id)
-    await ensure_balance_row(tx, user_id, now)
-    # The balance row is locked (FOR UPDATE; SQLite's BEGIN IMMEDIATE excludes every other
-    # writer) from this read to the update, so concurrent holds never overdraw it.
-    row = await tx.fetchrow(
-        f"SELECT balance - reserved FROM balances WHERE user_id = $1{tx.for_update}", user_id
-    )
-    available = 0 if row is None else max(0, int(row[0]))
-    needed = amount if minimum is None else min(minimum, amount)
-    if available < needed:
-        raise InsufficientCredits(available, needed)
-    held = min(amount, available)
-    if held != amount:
-        await tx.execute(
-            "UPDATE reservations SET amount = $2 WHERE request_id = $1", request_id, held
-        )
-    if held:
-        await tx.execute(
-            "UPDATE balances SET reserved = reserved + $2, updated_at = $3 WHERE user_id = $1",
-            user_id,
-            held,
-            now,
-        )
-    return held
+    user_id: str
+    amount: int
+    request_id: str
+    minimum: int | None
+    expires_at: float
 
 
-async def settle_hold(
-    tx: Transaction,
-    request_id: str,
-    actual: int,
-    usage: UsageRecord,
-    now: float,
-    *,
-    store_prompt_text: bool,
-) -> int:
-    """Charge a request once, release the rest of its hold and log its usage.
+async def take_holds(
+    tx: Transaction, holds: Sequence[HoldRequest], now: float
+) -> list[int | CreditsError]:
+    """Take a batch of holds: per user one locked read, one insert per hold, one update.
+
+    A hold moves up to its ``amount`` from available to reserved and records the
+    reservation. With ``minimum``, a balance that cannot cover ``amount`` but covers
+    ``minimum`` holds everything available instead (the caller then caps the request to
+    what that pays for); without it, the hold is all or nothing. The holds of one user are
+    taken in the order given, each from what the earlier ones left.
 
     Returns:
-        The credits charged by this call, or by the earlier call that settled it.
-
-    Raises:
-        ReservationNotFound: No reservation has this request id.
+        Per hold, in order: the credits held, or why nothing was held -
+        `InsufficientCredits` (``balance - reserved`` below ``minimum`` or ``amount``) or
+        `DuplicateRequest` (the request id exists already). A refused hold writes nothing.
     """
-    row = await tx.fetchrow(
-        "SELECT user_id, amount, status, charged FROM reservations"
-        f" WHERE request_id = $1{tx.for_update}",
-        request_id,
-    )
-    if row is None:
-        raise ReservationNotFound(request_id)
-    user_id, amount, status, charged = row
-    if status == "settled":
-        return int(charged)
-    if usage.user_id != user_id:
-        raise ValueError("usage.user_id differs from the reservation's user")
-    hold = int(amount) if status == "pending" else 0  # expired or released: already given back
-    money = await tx.fetchrow(
-        "UPDATE balances SET reserved = reserved - $2, updated_at = $3"
-        " WHERE user_id = $1 RETURNING balance, reserved",
-        user_id,
-        hold,
-        now,
-    )
-    balance, reserved = (0, 0) if money is None else (int(money[0]), int(money[1]))
-    charge = max(0, min(actual, balance - reserved))
-    if charge:
-        await tx.execute(
-            "UPDATE balances SET balance = balance - $2 WHERE user_id = $1", user_id, charge
-        )
-    await tx.execute(
-        "INSERT INTO transactions (user_id, kind, amount, balance_after, request_id, created_at)"
-        " VALUES ($1, 'charge', $2, $3, $4, $5)",
-        user_id,
-        -charge,
-        balance - charge,
-        request_id,
-        now,
-    )
-    await tx.execute(
-        "UPDATE reservations SET status = 'settled', charged = $2, closed_at = $3"
-        " WHERE request_id = $1",
-        request_id,
-        charge,
-        now,
-    )
-    await insert_usage(tx, usage, credits=charge, now=now, store_prompt_text=store_prompt_text)
-    return charge
+    outcomes: list[int | CreditsError] = [0] * len(holds)
+    for user_id, indices in _by_user(holds, lambda hold: hold.user_id):
+        # The balance row is locked (FOR UPDATE; SQLite's BEGIN IMMEDIATE excludes every
+        # other writer) from this read to the update, so concurrent holds never overdraw it.
+        select = f"SELECT balance - reserved FROM balances WHERE user_id = $1{tx.for_update}"
+        row = await tx.fetchrow(select, user_id)
+        if row is None:  # a user seen for the first time
+            await ensure_balance_row(tx, user_id, now)
+            row = await tx.fetchrow(select, user_id)
+        available = 0 if row is None else max(0, int(row[0]))
+        taken = 0
+        for i in indices:
+            hold = holds[i]
+            needed = hold.amount if hold.minimum is None else min(hold.minimum, hold.amount)
+            if available < needed:
+                outcomes[i] = InsufficientCredits(available, needed)
+                continue
+            held = min(hold.amount, available)
+            inserted = await tx.fetchrow(
+                "INSERT INTO reservations"
+                " (request_id, user_id, amount, status, created_at, expires_at)"
+                " VALUES ($1, $2, $3, 'pending', $4, $5)"
+                " ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+                hold.request_id,
+                user_id,
+                held,
+                now,
+                hold.expires_at,
+            )
+            if inserted is None:
+                outcomes[i] = DuplicateRequest(hold.request_id)
+                continue
+            outcomes[i] = held
+            available -= held
+            taken += held
+        if taken:
+            await tx.execute(
+                "UPDATE balances SET reserved = reserved + $2, updated_at = $3 WHERE user_id = $1",
+                user_id,
+                taken,
+                now,
+            )
+    return outcomes
+
+
+async def settle_holds(
+    tx: Transaction, records: Sequence[UsageRecord], now: float, *, store_prompt_text: bool
+) -> list[int | Exception]:
+    """Settle a batch: charge each request once, release the rest of its hold, log usage.
+
+    Each record is charged its ``credits`` (capped at what the user can pay once the hold
+    is released); a BYOK record is only logged, free. Per user the balance row is read
+    (locked) once and written once, after that user's reservation rows were locked.
+
+    Returns:
+        Per record, in order: the credits charged by this call or, for a request settled
+        before, by that earlier call; or why it was refused alone - `ReservationNotFound`,
+        or ValueError for a user that is not the hold's. A refused record writes nothing.
+    """
+    outcomes: list[int | Exception] = [0] * len(records)
+    for user_id, indices in _by_user(records, lambda record: record.user_id):
+        money: list[int] | None = None  # [balance, reserved], read once the first charge needs it
+        for i in indices:
+            record = records[i]
+            if record.byok:
+                free = replace(record, credits=0)
+                await insert_usage(
+                    tx, free, credits=0, now=now, store_prompt_text=store_prompt_text
+                )
+                continue
+            row = await tx.fetchrow(
+                "SELECT user_id, amount, status, charged FROM reservations"
+                f" WHERE request_id = $1{tx.for_update}",
+                record.request_id,
+            )
+            if row is None:
+                outcomes[i] = ReservationNotFound(record.request_id)
+                continue
+            owner, amount, status, charged = row
+            if status == "settled":
+                outcomes[i] = int(charged)
+                continue
+            if owner != user_id:
+                outcomes[i] = ValueError("usage.user_id differs from the reservation's user")
+                continue
+            if record.credits < 0:
+                outcomes[i] = ValueError("credits must be >= 0")
+                continue
+            if money is None:
+                found = await tx.fetchrow(
+                    f"SELECT balance, reserved FROM balances WHERE user_id = $1{tx.for_update}",
+                    user_id,
+                )
+                money = [0, 0] if found is None else [int(found[0]), int(found[1])]
+            if status == "pending":  # expired or released: the hold was given back already
+                money[1] -= int(amount)
+            charge = max(0, min(record.credits, money[0] - money[1]))
+            money[0] -= charge
+            await tx.execute(
+                "INSERT INTO transactions"
+                " (user_id, kind, amount, balance_after, request_id, created_at)"
+                " VALUES ($1, 'charge', $2, $3, $4, $5)",
+                user_id,
+                -charge,
+                money[0],
+                record.request_id,
+                now,
+            )
+            await tx.execute(
+                "UPDATE reservations SET status = 'settled', charged = $2, closed_at = $3"
+                " WHERE request_id = $1",
+                record.request_id,
+                charge,
+                now,
+            )
+            await insert_usage(
+                tx, record, credits=charge, now=now, store_prompt_text=store_prompt_text
+            )
+            outcomes[i] = charge
+        if money is not None:
+            await tx.execute(
+                "UPDATE balances SET balance = $2, reserved = $3, updated_at = $4"
+                " WHERE user_id = $1",
+                user_id,
+                money[0],
+                money[1],
+                now,
+            )
+    return outcomes
+
+
+def _by_user(items: Sequence[_T], user_of: Callable[[_T], str]) -> list[tuple[str, list[int]]]:
+    """Indices of ``items`` per user, users in sorted order (one lock order for every batch)."""
+    grouped: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        grouped.setdefault(user_of(item), []).append(i)
+    return sorted(grouped.items())
 
 
 async def close_pending_hold(tx: Transaction, request_id: str, status: str, now: float) -> bool:

@@ -5,13 +5,20 @@ request first *reserves* its worst-case price (402 before the first byte if it c
 then *settles* the real usage in one transaction that charges, releases the rest of the
 hold and writes the usage row (`credits.holds` holds that SQL and its invariants). The
 same code runs on SQLite and PostgreSQL; `credits.backends` adapts the drivers.
+
+Holds asked for in the same turn of the event loop are taken in one transaction (group
+commit: each request still waits for its own durable hold), and the service settles in
+batches too (`settle_many`, fed by ``credits.writer``): a commit is the expensive part of
+a small transaction, and under load one commit then serves many requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -20,9 +27,11 @@ from credits.accounts import open_account
 from credits.accounts import select_balance
 from credits.backends import Database
 from credits.backends import open_database
+from credits.errors import CreditsError
+from credits.holds import HoldRequest
 from credits.holds import close_pending_hold
-from credits.holds import settle_hold
-from credits.holds import take_hold
+from credits.holds import settle_holds
+from credits.holds import take_holds
 from credits.migrations import migrate
 from credits.models import Balance
 from credits.models import Reservation
@@ -63,6 +72,8 @@ class Ledger:
         self._clock = clock
         self._writes = ShieldedWrites()
         self._closed = False
+        self._holds: list[tuple[HoldRequest, asyncio.Future[int]]] = []
+        self._holding: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(
@@ -72,6 +83,7 @@ class Ledger:
         reservation_ttl_s: float = 900.0,
         store_prompt_text: bool = False,
         max_connections: int = 10,
+        lock_timeout_s: float = 5.0,
     ) -> Ledger:
         """Connect to the ledger database and bring its schema up to date.
 
@@ -82,11 +94,15 @@ class Ledger:
                 give it back; make it longer than the longest request.
             store_prompt_text: Keep `UsageRecord.prompt_text` (off: prompts stay private).
             max_connections: PostgreSQL pool size per process.
+            lock_timeout_s: The longest a statement waits for a lock (SQLite) or for the
+                server (PostgreSQL) before raising `LedgerUnavailable`.
 
         Returns:
             The open ledger; close it with `close` (or use ``async with``).
         """
-        db = await open_database(url, max_connections=max_connections)
+        db = await open_database(
+            url, max_connections=max_connections, lock_timeout_s=lock_timeout_s
+        )
         try:
             await migrate(db)
         except BaseException:
@@ -99,6 +115,8 @@ class Ledger:
         if self._closed:
             return
         self._closed = True
+        while self._holding:
+            await asyncio.gather(*self._holding, return_exceptions=True)
         await self._writes.wait()
         await self._db.close()
 
@@ -138,18 +156,38 @@ class Ledger:
             InsufficientCredits: the available balance is below ``minimum`` (or ``amount``);
                 nothing was held.
             DuplicateRequest: ``request_id`` was reserved before; nothing was held.
+            LedgerUnavailable: the database cannot be used now; nothing was held.
         """
         _require_ids(user_id, request_id)
         ttl = self._ttl if ttl_s is None else ttl_s
         if amount < 0 or ttl <= 0 or (minimum is not None and minimum < 0):
             raise ValueError("amounts must be >= 0 and the hold's lifetime > 0")
-        now = self._clock()
-        expires_at = now + ttl
-        async with self._db.transaction() as tx:
-            held = await take_hold(
-                tx, user_id, amount, request_id, now, expires_at, minimum=minimum
-            )
+        expires_at = self._clock() + ttl
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._holds.append((HoldRequest(user_id, amount, request_id, minimum, expires_at), done))
+        if len(self._holds) == 1:  # the first of this turn of the loop takes them all
+            task = asyncio.get_running_loop().create_task(self._take_holds())
+            self._holding.add(task)
+            task.add_done_callback(self._holding.discard)
+        held = await done
         return Reservation(request_id, user_id, held, from_timestamp(expires_at))
+
+    async def _take_holds(self) -> None:
+        """Take every hold asked for so far in one transaction; answer each its own way."""
+        batch, self._holds = self._holds, []
+        outcomes: list[int | CreditsError] | list[BaseException]
+        try:
+            async with self._db.transaction() as tx:
+                outcomes = await take_holds(tx, [hold for hold, _ in batch], self._clock())
+        except BaseException as error:
+            outcomes = [error] * len(batch)
+        for (_, done), outcome in zip(batch, outcomes, strict=True):
+            if done.done():
+                continue
+            if isinstance(outcome, BaseException):
+                done.set_exception(outcome)
+            else:
+                done.set_result(outcome)
 
     async def settle(self, request_id: str, actual_credits: int, usage: UsageRecord) -> int:
         """Charge what a request really used, release the rest of its hold, log its usage.
@@ -177,16 +215,10 @@ class Ledger:
             raise ValueError("usage.request_id differs from request_id")
 
         async def write() -> int:
-            now = self._clock()
-            async with self._db.transaction() as tx:
-                return await settle_hold(
-                    tx,
-                    request_id,
-                    actual_credits,
-                    usage,
-                    now,
-                    store_prompt_text=self._store_prompt_text,
-                )
+            [outcome] = await self.settle_many([replace(usage, credits=actual_credits)])
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
 
         charged = await self._writes.run(write())
         if charged < actual_credits:
@@ -194,6 +226,45 @@ class Ledger:
                 "request %s used %d credits, charged %d", request_id, actual_credits, charged
             )
         return charged
+
+    async def settle_many(self, records: Sequence[UsageRecord]) -> list[int | Exception]:
+        """Settle many requests in one transaction (what the service's writer does).
+
+        Each record is settled as `settle` would (``record.credits`` charged, once) or, for
+        BYOK, logged free as `record_free_usage` would.
+
+        Returns:
+            Per record, in order: the credits charged, or the error that refused it alone
+            (`ReservationNotFound`, or ValueError for a user that is not the hold's).
+
+        Raises:
+            LedgerUnavailable: The database cannot be used now; nothing was written.
+        """
+        async with self._db.transaction() as tx:
+            return await settle_holds(
+                tx, records, self._clock(), store_prompt_text=self._store_prompt_text
+            )
+
+    async def renew(self, request_ids: Sequence[str], ttl_s: float | None = None) -> None:
+        """Push back the expiry of pending holds whose requests are still running.
+
+        Holds of live requests are renewed (``credits.billing`` does it every fraction of
+        the TTL), so only the holds of a dead worker ever expire.
+        """
+        if not request_ids:
+            return
+        expires_at = self._clock() + (self._ttl if ttl_s is None else ttl_s)
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                "UPDATE reservations SET expires_at = $1"
+                " WHERE request_id = $2 AND status = 'pending'",
+                [(expires_at, request_id) for request_id in request_ids],
+            )
+
+    async def ping(self) -> None:
+        """One trivial read: raises `LedgerUnavailable` when the database cannot be used."""
+        async with self._db.read() as reader:
+            await reader.fetch("SELECT 1")
 
     async def release(self, request_id: str) -> bool:
         """Give a hold back uncharged, for a request that never reached a model.

@@ -96,6 +96,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         description="remember when a user received the one-time welcome credits",
         statements=("ALTER TABLE balances ADD COLUMN welcomed_at DOUBLE PRECISION",),
     ),
+    Migration(
+        version=3,
+        description="keep the client's own request id on usage rows, for correlation only",
+        statements=("ALTER TABLE usage_log ADD COLUMN correlation_id TEXT",),
+    ),
 )
 
 

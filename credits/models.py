@@ -7,13 +7,32 @@ this boundary and epoch seconds in the database (portable across SQLite and Post
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["Balance", "CallUsage", "Reservation", "UsageRecord", "UsageStatus"]
+__all__ = [
+    "Balance",
+    "CallUsage",
+    "Reservation",
+    "UsageRecord",
+    "UsageStatus",
+    "new_request_id",
+]
+
+
+def new_request_id() -> str:
+    """A unique request id of 32 hex digits, in time order (nanoseconds, then random).
+
+    The service's own ids key holds and usage rows; in time order, each new row lands
+    at the end of the ledger's indexes, so a batch of them writes a few shared pages
+    instead of one random page per request.
+    """
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
 class UsageStatus(StrEnum):
@@ -133,6 +152,9 @@ class UsageRecord:
     """The prompt, stored only when the operator enabled it."""
     created_at: datetime | None = None
     """When the entry was written; filled in by the ledger."""
+    correlation_id: str | None = None
+    """The client's ``X-Request-Id``, kept for correlation with its logs; never a key
+    (clients reuse them), unlike ``request_id``, which the service makes unique."""
 
     def __post_init__(self) -> None:
         if not self.request_id or not self.user_id:
@@ -152,6 +174,7 @@ class UsageRecord:
         byok: bool,
         provider: str = "",
         model: str = "",
+        correlation_id: str | None = None,
     ) -> UsageRecord:
         """The record of a request that made ``calls``: token sums, the last call's names.
 
@@ -164,6 +187,7 @@ class UsageRecord:
             byok: Whether it ran on the caller's own key.
             provider: The provider to log when no call was made (else the last call's).
             model: The model to log instead of the last call's (e.g. ``agent:<model>``).
+            correlation_id: The client's own request id, if it sent one.
         """
         last = calls[-1] if calls else None
         prompt = completion = 0
@@ -182,6 +206,7 @@ class UsageRecord:
             0,
             byok,
             tuple(calls),
+            correlation_id=correlation_id,
         )
 
     def priced(self, calls: Sequence[CallUsage]) -> UsageRecord:
@@ -202,6 +227,7 @@ class UsageRecord:
             tuple(calls),
             self.prompt_text,
             self.created_at,
+            self.correlation_id,
         )
 
 

@@ -16,7 +16,7 @@ __all__ = ["insert_usage", "select_recent_usage"]
 
 _COLUMNS = (
     "request_id, user_id, provider, model, prompt_tokens, completion_tokens,"
-    " credits, duration_ms, status, byok, prompt_text, created_at"
+    " credits, duration_ms, status, byok, prompt_text, created_at, correlation_id"
 )
 
 
@@ -34,7 +34,7 @@ async def insert_usage(
     """
     await tx.execute(
         f"INSERT INTO usage_log ({_COLUMNS})"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         " ON CONFLICT (request_id) DO NOTHING",
         usage.request_id,
         usage.user_id,
@@ -48,6 +48,7 @@ async def insert_usage(
         int(usage.byok),
         usage.prompt_text if store_prompt_text else None,
         now,
+        usage.correlation_id,
     )
 
 
@@ -85,4 +86,5 @@ def _to_record(row: Row) -> UsageRecord:
         credits=int(row[6]),
         prompt_text=row[10],
         created_at=from_timestamp(float(row[11])),
+        correlation_id=row[12],
     )

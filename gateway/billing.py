@@ -8,11 +8,26 @@ holds before the call and hands every ending's priced ``UsageRecord`` over.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from collections.abc import Generator
+from typing import Any
 from typing import Protocol
 
 from credits.models import UsageRecord
 
-__all__ = ["Billing", "NoBilling"]
+__all__ = ["DONE", "Billing", "NoBilling"]
+
+
+class _Done:
+    """An awaitable that is done already: a settlement with nothing to write."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+DONE: Awaitable[None] = _Done()
+"""Awaiting it returns at once."""
 
 
 class Billing(Protocol):
@@ -28,11 +43,11 @@ class Billing(Protocol):
         """
         ...
 
-    def settle(self, record: UsageRecord) -> None:
-        """Charge ``record.credits`` in the background.
+    def settle(self, record: UsageRecord) -> Awaitable[None]:
+        """Charge ``record.credits``; the awaitable is done once the charge is durable.
 
-        It must survive the request's own cancellation, and a second settlement of the
-        same request charges nothing.
+        It must survive the request's own cancellation (awaiting is optional and may be
+        cancelled), and a second settlement of the same request charges nothing.
         """
         ...
 
@@ -49,8 +64,8 @@ class NoBilling:
     ) -> int:
         return amount
 
-    def settle(self, record: UsageRecord) -> None:  # noqa: D102
-        return None
+    def settle(self, record: UsageRecord) -> Awaitable[None]:  # noqa: D102
+        return DONE
 
     async def drain(self) -> None:  # noqa: D102
         return None

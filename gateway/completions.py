@@ -21,17 +21,21 @@ from typing import Any
 from credits.models import CallUsage
 from credits.models import UsageRecord
 from credits.models import UsageStatus
+from credits.models import new_request_id
 from credits.pricing import tokens_for
 from gateway.continuation import ContinuationPolicy
 from gateway.continuation import continuation_payload
 from gateway.holds import CapReason
+from gateway.holds import cap_reason
 from gateway.holds import plan_hold
+from gateway.holds import wanted_tokens
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
 from providers.calls import OpenedStream
 from providers.calls import Route
 from providers.errors import CallEnded
 from providers.errors import ProviderError
+from providers.errors import StreamTimeLimit
 from providers.relay import ReasoningMode
 from providers.relay import StreamRelay
 from providers.relay import error_frame
@@ -40,7 +44,7 @@ from providers.upstream import Upstream
 from providers.usage import Usage
 from providers.usage import UsageSource
 
-__all__ = ["ChatCall", "Gateway", "ProxyStream"]
+__all__ = ["ChatCall", "Gateway", "ProxyStream", "new_request_id"]
 
 log = logging.getLogger(__name__)
 #: The shortest rest of an answer worth asking another upstream stream for.
@@ -52,6 +56,7 @@ class ChatCall:
     """A validated chat completion request."""
 
     request_id: str
+    """The service's own unique id: it keys the credit hold and the usage row."""
     user_id: str
     model: str | None
     messages: list[dict[str, Any]]
@@ -62,6 +67,14 @@ class ChatCall:
     keep_alive: str | int | None = None
     continuation: bool = True
     """False when the client opted out (``X-Stream-Continuation: off``)."""
+    correlation_id: str | None = None
+    """The client's ``X-Request-Id`` (or the one generated for the logs): forwarded
+    upstream and logged for correlation, never a key - a client may reuse it at will."""
+
+    @property
+    def upstream_id(self) -> str:
+        """The id sent upstream as ``X-Request-Id``."""
+        return self.correlation_id or self.request_id
 
     def payload(self, max_tokens: int) -> dict[str, Any]:
         """The fields sent upstream (``providers.calls.request_body`` adds the rest)."""
@@ -147,6 +160,7 @@ class Gateway:
         *,
         min_completion_tokens: int = 256,
         continuation: ContinuationPolicy | None = None,
+        max_stream_s: float | None = None,
     ) -> None:
         """Build the proxy.
 
@@ -157,12 +171,15 @@ class Gateway:
                 whose balance cannot pay for the prompt plus this many tokens gets 402.
             continuation: How streams cut mid-answer are continued (default: twice, after
                 0.25 s then 0.5 s).
+            max_stream_s: The longest a stream runs (``[server] max_stream_s``): it then
+                ends with the ``max_stream_time`` error frame, charged for what was generated.
         """
         self.calls = calls
         self.pool = calls.pool
         self.settlements = settlements
         self.min_completion_tokens = min_completion_tokens
         self.continuation = continuation or ContinuationPolicy(limit=2, backoff_s=0.25)
+        self.max_stream_s = max_stream_s
 
     @property
     def open_streams(self) -> int:
@@ -185,28 +202,31 @@ class Gateway:
     async def _start(self, call: ChatCall, byok: Upstream | None) -> _Start:
         """Route and hold credits; the upstream is sent what the hold pays for."""
         route = await self.calls.route(call.model, call.user_id, byok)
-        plan = plan_hold(
-            estimate_prompt_tokens(call.messages),
-            call.max_tokens,
-            route.multiplier,
-            min_completion=self.min_completion_tokens,
-            output_limit=route.output_limit,
-        )
-        completion = plan.wanted
+        prompt = estimate_prompt_tokens(call.messages)
+        wanted = wanted_tokens(call.max_tokens, route.output_limit)
+        completion = wanted
         held: int | None = None
         if byok is None and self.settlements.charges:
+            plan = plan_hold(
+                prompt,
+                call.max_tokens,
+                route.multiplier,
+                min_completion=self.min_completion_tokens,
+                output_limit=route.output_limit,
+            )
             held = await self.settlements.reserve(
                 call.user_id, call.request_id, plan.maximum, plan.minimum
             )
             completion = plan.completion_for(held)
-        reason = plan.cap_reason(completion)
-        return _Start(route, plan.prompt_tokens, completion, reason, held)
+        reason = cap_reason(call.max_tokens, wanted, completion)
+        return _Start(route, prompt, completion, reason, held)
 
     def _refused(self, call: ChatCall, route: Route) -> None:
         """Settle a call that reached no model: nothing charged, the hold released, logged."""
         self.settlements.settle(
             UsageRecord.of_calls(
                 request_id=call.request_id,
+                correlation_id=call.correlation_id,
                 user_id=call.user_id,
                 calls=(),
                 duration_ms=0,
@@ -223,7 +243,7 @@ class Gateway:
         route = start.route
         try:
             opened = await self.calls.open_stream(
-                route, call.payload(start.max_tokens), call.request_id, started=started
+                route, call.payload(start.max_tokens), call.upstream_id, started=started
             )
         except BaseException:
             self._refused(call, route)
@@ -248,9 +268,17 @@ class Gateway:
         byok: bool,
     ) -> AsyncIterator[bytes]:
         ending = UsageStatus.CLIENT_DISCONNECT
-        priced: UsageRecord | None = None  # the completed answer's record, priced once
         relay = StreamRelay(reasoning=call.reasoning, model=opened.model)
         attempts = [_Attempt(opened.upstream, source)]
+        settled = False
+        loop = asyncio.get_running_loop()
+
+        def too_long() -> None:  # ends the stream being read (a continuation's too)
+            opened.end(StreamTimeLimit(self.max_stream_s or 0.0))
+
+        limit = None
+        if self.max_stream_s is not None:
+            limit = loop.call_later(self.max_stream_s - (time.monotonic() - started), too_long)
         try:
             try:
                 while True:
@@ -283,6 +311,8 @@ class Gateway:
                         if resumed is None:
                             raise
                         opened = resumed
+                        if limit is not None and limit.when() <= loop.time():
+                            too_long()  # the limit passed while it was being resumed
                 last = attempts[-1]
                 last.usage = last.source.now(relay.report, relay.attempt_text())
                 if last.usage is None:
@@ -297,6 +327,10 @@ class Gateway:
                 if len(attempts) > 1:
                     extra["continuations"] = len(attempts) - 1
                 ending = UsageStatus.COMPLETED
+                # Durable (journaled) before the last frame: a worker killed after the
+                # client has its answer cannot lose the charge.
+                settled = True
+                await self.settlements.settle_priced(priced)
                 yield out + tail + relay.trailer(_total(attempts), extra)
             except CallEnded as ended:  # shutdown, or an operator's cancel (the console)
                 ending = UsageStatus.CANCELLED  # bill what was generated, as for a cancel
@@ -315,10 +349,10 @@ class Gateway:
                 ending = UsageStatus.CANCELLED
             raise
         finally:
+            if limit is not None:
+                limit.cancel()
             opened.close()
-            if priced is not None and ending == UsageStatus.COMPLETED:
-                self.settlements.settle_priced(priced)
-            else:
+            if not settled:
                 self._settle(call, attempts, relay, started, ending, byok)
 
     async def _resume(
@@ -380,7 +414,7 @@ class Gateway:
 
         try:
             opened = await self.calls.open_stream(
-                route, fields, call.request_id, started=time.monotonic()
+                route, fields, call.upstream_id, started=time.monotonic()
             )
         except ProviderError as refused:
             self.calls.observer.continuation(failed.upstream.name, "failed")
@@ -443,6 +477,7 @@ class Gateway:
     ) -> UsageRecord:
         return UsageRecord.of_calls(
             request_id=call.request_id,
+            correlation_id=call.correlation_id,
             user_id=call.user_id,
             calls=[attempt.call_usage() for attempt in attempts],
             duration_ms=int((time.monotonic() - started) * 1000),
@@ -457,7 +492,7 @@ class Gateway:
         route = start.route
         try:
             upstream, answer = await self.calls.complete(
-                route, call.payload(start.max_tokens), call.request_id, started=started
+                route, call.payload(start.max_tokens), call.upstream_id, started=started
             )
         except BaseException:
             self._refused(call, route)
@@ -474,7 +509,7 @@ class Gateway:
             priced = self.settlements.price(
                 self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
             )
-            self.settlements.settle_priced(priced)
+            await self.settlements.settle_priced(priced)  # durable before the answer leaves
         else:
             # Our own counts, settled by a task even if this request is cancelled meanwhile.
             counted: asyncio.Future[Usage] = asyncio.get_running_loop().create_future()

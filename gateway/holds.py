@@ -19,7 +19,7 @@ from typing import Literal
 from credits.pricing import credits_for
 from credits.pricing import tokens_for
 
-__all__ = ["CapReason", "HoldPlan", "plan_hold"]
+__all__ = ["CapReason", "HoldPlan", "cap_reason", "plan_hold", "wanted_tokens"]
 
 CapReason = Literal["credits", "model_limit"]
 """Why a request was sent fewer ``max_tokens`` than it asked for."""
@@ -51,9 +51,19 @@ class HoldPlan:
 
     def cap_reason(self, completion: int) -> CapReason | None:
         """Why ``completion`` is below what was asked, if it is."""
-        if completion >= self.asked:
-            return None
-        return "credits" if completion < self.wanted else "model_limit"
+        return cap_reason(self.asked, self.wanted, completion)
+
+
+def wanted_tokens(max_tokens: int, output_limit: int | None) -> int:
+    """What a call asking for ``max_tokens`` may get from a model of ``output_limit``."""
+    return max_tokens if output_limit is None else min(max_tokens, output_limit)
+
+
+def cap_reason(asked: int, wanted: int, completion: int) -> CapReason | None:
+    """Why a call asking for ``asked`` is sent only ``completion`` (None: it is not)."""
+    if completion >= asked:
+        return None
+    return "credits" if completion < wanted else "model_limit"
 
 
 def plan_hold(
@@ -77,7 +87,7 @@ def plan_hold(
         min_prompt_tokens: The prompt of the cheapest useful run, when it is less than the
             whole (an agent turn can answer without its optional last call).
     """
-    wanted = max_tokens if output_limit is None else min(max_tokens, output_limit)
+    wanted = wanted_tokens(max_tokens, output_limit)
     floor = min(min_completion, wanted)
     return HoldPlan(
         prompt_tokens=prompt_tokens,

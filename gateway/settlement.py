@@ -78,18 +78,27 @@ class Settlements:
             return price(record)
         return record.priced([call.at(0) for call in record.calls])
 
-    def settle(self, record: UsageRecord) -> None:
-        """Price ``record``, tell the listeners, then charge it; never raises."""
-        self.settle_priced(self.price(record))
+    def settle(self, record: UsageRecord) -> Awaitable[None]:
+        """Price ``record``, tell the listeners, then charge it; never raises.
 
-    def settle_priced(self, priced: UsageRecord) -> None:
-        """Tell the listeners about a record ``price`` already priced, then charge it."""
+        Returns:
+            Done once the charge is durable (awaited before an answer's last frame, so a
+            worker killed after it cannot lose the charge; awaiting is optional).
+        """
+        return self.settle_priced(self.price(record))
+
+    def settle_priced(self, priced: UsageRecord) -> Awaitable[None]:
+        """Tell the listeners about a record ``price`` already priced, then charge it.
+
+        Returns:
+            Done once the charge is durable, as for `settle`.
+        """
         for listener in self.listeners:
             try:
                 listener(priced)
             except Exception:  # a metrics bug must never cost a settlement
                 log.exception("a settlement listener failed for %s", priced.request_id)
-        self.billing.settle(priced)
+        return self.billing.settle(priced)
 
     def settle_when_counted(self, counting: Awaitable[UsageRecord]) -> None:
         """Settle the record ``counting`` produces, in a task the request cannot cancel."""

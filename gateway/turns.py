@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncGenerator
+from collections.abc import Awaitable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from contextlib import aclosing
@@ -22,17 +22,21 @@ from typing import Any
 
 from agent.events import AgentEvent
 from agent.events import StatusEvent
+from agent.events import failure
 from agent.settings import AgentSettings
 from agent.state import HistoryMessage
 from credits.models import CallUsage
 from credits.models import UsageRecord
 from credits.models import UsageStatus
+from credits.models import new_request_id
 from gateway.agent_runtime import AgentLoader
+from gateway.billing import DONE
 from gateway.holds import HoldPlan
 from gateway.holds import plan_hold
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
 from providers.errors import StreamCancelled
+from providers.errors import StreamTimeLimit
 from providers.tokens import estimate_prompt_tokens
 from providers.upstream import Upstream
 
@@ -73,11 +77,15 @@ class AgentTurns:
         loader: AgentLoader | None = None,
         *,
         min_completion_tokens: int = 256,
+        max_stream_s: float | None = None,
     ) -> None:
         self.calls = calls
         self.settlements = settlements
         self.settings = settings
         self.min_completion_tokens = min_completion_tokens
+        self.max_stream_s = max_stream_s
+        """The longest a turn runs (``[server] max_stream_s``): checked at every event,
+        the turn then ends with the agent's error pair, charged for the calls it made."""
         self.loader = loader or AgentLoader()
         self.count = 0
         """Turns being streamed by this worker right now."""
@@ -108,7 +116,7 @@ class AgentTurns:
         from providers.chat_models import PoolChatModels
         from providers.chat_models import TurnUsage
 
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         usage = TurnUsage()
         models = PoolChatModels(
             self.calls,
@@ -192,13 +200,30 @@ class AgentTurns:
     ) -> AsyncGenerator[AgentEvent, None]:
         ending = UsageStatus.CLIENT_DISCONNECT
         self.count += 1
+        deadline = None if self.max_stream_s is None else started + self.max_stream_s
+        settled = False
         try:
             async with aclosing(events) as frames:
                 async for event in frames:
+                    if deadline is not None and time.monotonic() > deadline:
+                        break  # closing the producer ends its model call
                     if isinstance(event, StatusEvent) and event.metadata.error:
                         ending = _failed_ending(event.metadata.code)
+                    if _ends_turn(event) and usage.counted:
+                        # Durable (journaled) before the turn's last frame, as the proxy's.
+                        if ending == UsageStatus.CLIENT_DISCONNECT:
+                            ending = UsageStatus.COMPLETED
+                        settled = True
+                        await self._settle(request_id, user_id, usage, started, ending, byok)
                     yield event
-            if ending == UsageStatus.CLIENT_DISCONNECT:
+                else:
+                    deadline = None
+            if deadline is not None:
+                ending = UsageStatus.CANCELLED  # ended on our side: bill the calls made
+                too_long = StreamTimeLimit(self.max_stream_s or 0.0)
+                for frame in failure(too_long.message, code=too_long.code):
+                    yield frame
+            elif ending == UsageStatus.CLIENT_DISCONNECT:
                 ending = UsageStatus.COMPLETED
         except asyncio.CancelledError:
             ending = UsageStatus.CANCELLED
@@ -206,7 +231,8 @@ class AgentTurns:
         finally:
             self.count -= 1
             models.close()
-            self._settle(request_id, user_id, usage, started, ending, byok)
+            if not settled:
+                self._settle(request_id, user_id, usage, started, ending, byok)
 
     def _settle(
         self,
@@ -216,7 +242,8 @@ class AgentTurns:
         started: float,
         ending: UsageStatus,
         byok: Upstream | None,
-    ) -> None:
+    ) -> Awaitable[None]:
+        """Settle the turn; done once durable (at once when its calls are still counted)."""
         duration_ms = int((time.monotonic() - started) * 1000)
 
         def record(calls: list[CallUsage]) -> UsageRecord:
@@ -233,15 +260,27 @@ class AgentTurns:
             )
 
         if usage.counted:
-            self.settlements.settle(record(list(usage.calls)))
-            return
+            return self.settlements.settle(record(list(usage.calls)))
 
         async def counting() -> UsageRecord:
             return record(await usage.all_calls())
 
         self.settlements.settle_when_counted(counting())
+        return DONE
+
+
+def _ends_turn(event: AgentEvent) -> bool:
+    """The turn's last frame: ``completed``, or the status of a failure."""
+    return isinstance(event, StatusEvent) and (
+        event.metadata.status == "completed" or bool(event.metadata.error)
+    )
 
 
 def _failed_ending(code: str | None) -> UsageStatus:
-    """How a turn that ended with an error status is logged: an operator's cancel is a cancel."""
-    return UsageStatus.CANCELLED if code == StreamCancelled.code else UsageStatus.UPSTREAM_ERROR
+    """How a turn that ended with an error status is logged.
+
+    A turn ended on our side (an operator's cancel, ``max_stream_s``) is a cancel, charged
+    for what was generated; any other error is the upstream's.
+    """
+    ended_by_us = code in (StreamCancelled.code, StreamTimeLimit.code)
+    return UsageStatus.CANCELLED if ended_by_us else UsageStatus.UPSTREAM_ERROR

@@ -113,6 +113,7 @@ class OpenedStream:
     __slots__ = (
         "_calls",
         "_closed",
+        "_ended",
         "_stream",
         "cancelled",
         "first",
@@ -159,6 +160,7 @@ class OpenedStream:
         the model writes slower than the relay reads)."""
         self.cancelled = False
         self._closed = False
+        self._ended: ProviderError | None = None
 
     @property
     def upstream(self) -> Upstream:
@@ -181,17 +183,27 @@ class OpenedStream:
                 self.reads += 1
                 yield data
         except ProviderError:
+            if self._ended is not None:
+                raise self._ended from None
             if self.cancelled:
                 raise StreamCancelled() from None
             if self._calls.stopping:
                 raise ShuttingDown() from None
             raise
-        if self.cancelled:  # closed between two reads: the body just ended
+        if self._ended is not None:  # closed between two reads: the body just ended
+            raise self._ended
+        if self.cancelled:
             raise StreamCancelled()
+
+    def end(self, error: ProviderError) -> None:
+        """End the stream from our side: its reader raises ``error`` (e.g. a time limit)."""
+        if self._ended is None and not self._closed and not self.cancelled:
+            self._ended = error
+            self._stream.close()  # wakes the reader, which then raises ``error``
 
     def failed(self, error: ProviderError) -> None:
         """Report a mid-stream failure to the observer (not one we caused: stop, cancel)."""
-        if not self._calls.stopping and not self.cancelled:
+        if not self._calls.stopping and not self.cancelled and self._ended is None:
             self._calls.observer.upstream_error(self.upstream.name, error.code, True)
 
     def cancel(self) -> bool:

@@ -9,7 +9,8 @@ Hierarchy (each carries a stable ``code`` and the HTTP status it maps to)::
      ├── InvalidUpstreamConfig  400  BYOK headers that do not describe an upstream
      ├── CallEnded              503  the service itself ended a call (bill what was generated)
      │    ├── ShuttingDown           the worker is stopping: calls in flight end, new ones fail
-     │    └── StreamCancelled        an operator cancelled the stream (the console)
+     │    ├── StreamCancelled        an operator cancelled the stream (the console)
+     │    └── StreamTimeLimit        a stream ran ``[server] max_stream_s``
      ├── BudgetExhausted        402  an agent turn spent what it held for its calls
      └── UpstreamError          502  the upstream failed
           ├── UpstreamUnavailable     502  refused, reset or unreachable before the first byte
@@ -33,6 +34,7 @@ __all__ = [
     "ProviderError",
     "ShuttingDown",
     "StreamCancelled",
+    "StreamTimeLimit",
     "UpstreamError",
     "UpstreamHTTPError",
     "UpstreamProtocolError",
@@ -138,6 +140,20 @@ class StreamCancelled(CallEnded):
 
     def __init__(self, message: str = "an operator cancelled this stream") -> None:
         super().__init__(message)
+
+
+class StreamTimeLimit(CallEnded):
+    """A stream (a proxied answer, an agent turn) ran for ``[server] max_stream_s``.
+
+    It ends with the usual terminal frame and is charged for what was generated.
+    """
+
+    code = "MAX_STREAM_TIME"
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(
+            f"the answer was stopped after {limit_s:g} s, the longest this service streams"
+        )
 
 
 class UpstreamError(ProviderError):

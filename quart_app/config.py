@@ -93,6 +93,10 @@ class ServerSettings(_Section):
     """Where several workers share their metrics: filled from ``PROMETHEUS_MULTIPROC_DIR``,
     prometheus_client's own switch, which it reads from the environment when imported (so
     that variable is the one to set; this key may only repeat it)."""
+    max_stream_s: float = Field(default=3600.0, gt=0)
+    """The longest a stream (a proxied answer or an agent turn) may run: it then ends with
+    the usual terminal frame (an error frame ``max_stream_time``; the agent's error pair)
+    and is charged for what was generated."""
 
 
 class AuthSettings(_Section):
@@ -147,11 +151,24 @@ class CreditsSettings(_Section):
     "length"`` and ``capped_by: "credits"``), so a large ``max_tokens`` never refuses a
     story the balance can start."""
     reservation_ttl_s: float = Field(default=900.0, gt=0)
-    """A hold left by a crashed worker is released after this long."""
+    """A hold left by a crashed worker is released after this long; the holds of running
+    requests are renewed every quarter of it, however long they stream."""
     reconcile_interval_s: float = Field(default=60.0, gt=0)
     """How often expired holds are looked for."""
     store_prompt_text: bool = False
     """Keep prompt text in the usage log (off: only counts, never content)."""
+    journal_dir: Path | None = None
+    """Where this host keeps settlements until the ledger has them (one SQLite file per
+    worker; they survive a ledger outage and a killed worker). Default: a
+    ``credits-settlements`` directory next to an SQLite ledger's file, and
+    ``var/credits-settlements/<digest of the URL>`` for PostgreSQL. Never share one
+    directory between two ledgers: any worker applies the journals it finds there."""
+    lock_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    """The longest a ledger statement waits for another process's lock (SQLite) or for the
+    server (PostgreSQL) before the ledger counts as unavailable (503 for new requests)."""
+    retry_s: float = Field(default=2.0, gt=0, le=300)
+    """While the ledger is unavailable: how often it is probed, and the ``Retry-After``
+    of the 503 ``LEDGER_UNAVAILABLE`` answers."""
 
 
 class ConsoleSettings(_Section):

@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from coordination.errors import CoordinationUnavailable
 from credits.errors import InsufficientCredits
+from credits.errors import LedgerUnavailable
 from providers.errors import ProviderError
 
 __all__ = [
@@ -101,7 +102,7 @@ def error_parts(error: BaseException) -> ErrorParts:
     """
     if isinstance(error, APIError):
         return ErrorParts(error.status_code, error.code, error.message, error.detail, error.headers)
-    if isinstance(error, ProviderError | CoordinationUnavailable):
+    if isinstance(error, ProviderError | CoordinationUnavailable | LedgerUnavailable):
         return ErrorParts(error.status_code, error.code, error.message, None, error.headers)
     if isinstance(error, InsufficientCredits):
         detail = {"needed": error.needed, "available": error.available}

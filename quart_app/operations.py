@@ -90,11 +90,11 @@ async def operating(app: Quart, services: Services) -> AsyncIterator[Operations]
         return gateway.stop_streams()
 
     operations.lifecycle.attach(open_streams, stop_streams)
-    ledger = services.ledger
+    billing = services.billing
     coordination = getattr(services.settings, "coordination", None)
     operations.readiness = Readiness(
         [member.upstream for member in services.pool.members],
-        ledger_ping=(lambda: ledger.balance("readyz-probe")) if ledger is not None else None,
+        ledger_ping=billing.check if billing is not None else None,
         redis_url=getattr(coordination, "redis_url", None),
         ttl_s=services.settings.server.readiness_cache_s,
     )

@@ -73,7 +73,11 @@ class _Cached:
         except TimeoutError:
             check = Check("down", time.monotonic(), f"no answer within {_TIMEOUT_S:g} s")
         except Exception as error:  # a check must report, never raise
-            check = Check("down", time.monotonic(), type(error).__name__)
+            # A stable code when the error has one (LEDGER_UNAVAILABLE), else its class:
+            # a driver's message may quote a URL with its password.
+            code = getattr(error, "code", None)
+            detail = code if isinstance(code, str) else type(error).__name__
+            check = Check("down", time.monotonic(), detail)
         finally:
             self._pending = None
         self._last = check
@@ -119,8 +123,8 @@ class Readiness:
     @staticmethod
     def _wrap(call: Callable[[], Awaitable[object]], ttl_s: float) -> _Cached:
         async def run() -> Check:
-            await call()
-            return Check("up", time.monotonic())
+            note = await call()
+            return Check("up", time.monotonic(), note if isinstance(note, str) else None)
 
         return _Cached(run, ttl_s)
 

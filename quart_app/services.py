@@ -19,6 +19,7 @@ from quart import websocket
 from werkzeug.datastructures import Headers
 
 from coordination import Coordination
+from credits.billing import LedgerBilling
 from credits.ledger import Ledger
 from gateway.completions import Gateway
 from gateway.sessions import SessionClosed
@@ -67,6 +68,8 @@ class Services:
     byok_policy: AddressPolicy
     embedded: EmbeddedHandle | None = None
     ledger: Ledger | None = None
+    billing: LedgerBilling | None = None
+    """The ledger's writer and health (None when credits are off)."""
     coordination: Coordination | None = None
 
 

@@ -8,6 +8,7 @@ by the exit stack the caller passes, in reverse order, at shutdown.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 from contextlib import AsyncExitStack
@@ -20,7 +21,6 @@ from credits.billing import LedgerBilling
 from credits.ledger import Ledger
 from credits.models import UsageRecord
 from credits.reconciler import reconcile_periodically
-from gateway.billing import Billing
 from gateway.billing import NoBilling
 from gateway.completions import Gateway
 from gateway.continuation import ContinuationPolicy
@@ -141,7 +141,8 @@ async def build_services(
 
         def correct_tokens(record: UsageRecord) -> None:
             tokens = record.prompt_tokens + record.completion_tokens
-            limits.settled(record.user_id, record.request_id, tokens)
+            # Admitted under the request id of the logs (the client's, when it sent one).
+            limits.settled(record.user_id, record.correlation_id or record.request_id, tokens)
 
         listeners.append(correct_tokens)
     call_metrics = CallMetrics(metrics) if metrics is not None else None
@@ -151,7 +152,10 @@ async def build_services(
     stack.push_async_callback(settlements.drain)  # settlements still counting, then billing's
     calls = ModelCalls(pool, call_metrics)
     least = settings.credits.min_completion_tokens
-    turns = AgentTurns(calls, settlements, settings.agent, min_completion_tokens=least)
+    longest = settings.server.max_stream_s
+    turns = AgentTurns(
+        calls, settlements, settings.agent, min_completion_tokens=least, max_stream_s=longest
+    )
     if settings.agent.preload:
         await turns.loader.get()
     return Services(
@@ -166,11 +170,13 @@ async def build_services(
             continuation=ContinuationPolicy(
                 settings.server.stream_continuations, settings.server.continuation_backoff_s
             ),
+            max_stream_s=longest,
         ),
         turns=turns,
         settlements=settlements,
         coordination=coordination,
         ledger=ledger,
+        billing=billing,
         byok_session=byok_session,
         byok_policy=policy,
         embedded=embedded,
@@ -187,8 +193,8 @@ def _slot_lock_dir(settings: Settings, embedded: EmbeddedHandle | None) -> Path 
 
 async def _open_ledger(
     settings: Settings, stack: AsyncExitStack
-) -> tuple[Ledger | None, Billing | None]:
-    """Open the ledger, settle in-flight calls before it closes, reconcile in the background."""
+) -> tuple[Ledger | None, LedgerBilling | None]:
+    """Open the ledger and its writer; settle in-flight calls before it closes, reconcile."""
     config = settings.credits
     if not config.enabled:
         return None, None
@@ -196,10 +202,20 @@ async def _open_ledger(
         config.database_url,
         reservation_ttl_s=config.reservation_ttl_s,
         store_prompt_text=config.store_prompt_text,
+        lock_timeout_s=config.lock_timeout_s,
     )
     stack.push_async_callback(ledger.close)
-    billing = LedgerBilling(ledger, welcome_credits=config.welcome_credits)
-    stack.push_async_callback(billing.drain)  # runs before ledger.close (LIFO)
+    billing = LedgerBilling(
+        ledger,
+        welcome_credits=config.welcome_credits,
+        journal_dir=_journal_dir(config.journal_dir, config.database_url),
+        store_prompt_text=config.store_prompt_text,
+        reservation_ttl_s=config.reservation_ttl_s,
+        max_hold_s=settings.server.max_stream_s + 300.0,
+        retry_s=config.retry_s,
+    )
+    await billing.start()
+    stack.push_async_callback(billing.close)  # runs before ledger.close (LIFO)
     reconciler = asyncio.create_task(reconcile_periodically(ledger, config.reconcile_interval_s))
 
     async def stop_reconciler() -> None:
@@ -208,3 +224,22 @@ async def _open_ledger(
 
     stack.push_async_callback(stop_reconciler)
     return ledger, billing
+
+
+def _journal_dir(configured: Path | None, database_url: str) -> Path | None:
+    """The settlement journal's directory: next to an SQLite ledger, ``var/`` otherwise.
+
+    Journals are applied to the ledger of whoever finds them, so two ledgers never share a
+    directory: a PostgreSQL ledger's is named after a digest of its URL. An in-memory
+    ledger has none (it does not outlive the worker either).
+    """
+    if configured is not None:
+        return configured
+    scheme, _, rest = database_url.partition("://")
+    if scheme.lower() != "sqlite":
+        digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+        return Path("var/credits-settlements") / digest
+    path = rest[1:] if rest.startswith("/") else rest
+    if path in ("", ":memory:"):
+        return None
+    return Path(path).parent / "credits-settlements"

@@ -51,6 +51,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -214,6 +215,8 @@ class Script:
             ``stream_options.include_usage: true``, ``always`` or ``never``. Non-streamed
             answers include ``usage`` unless ``never``.
         fault: A failure to inject instead of (part of) the normal answer.
+        reported_usage: The ``usage`` object to report instead of the real counts (a
+            buggy or hostile upstream: negative, absurd or non-integer numbers).
     """
 
     tokens: int = 8
@@ -223,6 +226,7 @@ class Script:
     first_byte_delay_s: float = 0.0
     usage: UsageMode = "auto"
     fault: Fault | None = None
+    reported_usage: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.tokens < 0:
@@ -945,7 +949,7 @@ class ScriptedUpstream:
         }
         if script.usage != "never":
             prompt = prompt_token_count(body)
-            answer["usage"] = {
+            answer["usage"] = dict(script.reported_usage or {}) or {
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
                 "total_tokens": prompt + completion,
@@ -1036,7 +1040,10 @@ class ScriptedUpstream:
             include_usage = script.usage == "always" or (
                 script.usage == "auto" and _wants_usage(body)
             )
-            if include_usage:
+            if include_usage and script.reported_usage is not None:
+                usage = json.dumps(dict(script.reported_usage), separators=(",", ":")).encode()
+                out.append(enc(prefix + b'"choices":[],"usage":%s}\n\n' % usage))
+            elif include_usage:
                 prompt = prompt_token_count(body)
                 out.append(
                     enc(

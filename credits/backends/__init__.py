@@ -31,6 +31,9 @@ class Transaction(Protocol):
     async def execute(self, sql: str, *args: object) -> None:
         """Run a statement that returns no rows."""
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run a statement that returns no rows once per row of arguments."""
+
     async def fetchrow(self, sql: str, *args: object) -> Row | None:
         """Run a statement and return its first row, or None."""
 
@@ -63,7 +66,9 @@ class Database(Protocol):
         """Close all connections."""
 
 
-async def open_database(url: str, *, max_connections: int = 10) -> Database:
+async def open_database(
+    url: str, *, max_connections: int = 10, lock_timeout_s: float = 5.0
+) -> Database:
     """Connect to the database a ledger URL names.
 
     Args:
@@ -71,6 +76,8 @@ async def open_database(url: str, *, max_connections: int = 10) -> Database:
             ``postgresql://user@host:port/db`` (``postgres://`` too; extra query parameters
             such as ``?search_path=credits`` become PostgreSQL session settings).
         max_connections: PostgreSQL pool size per process (SQLite uses one connection).
+        lock_timeout_s: The longest a statement waits for a lock or a connection before
+            the ledger counts as unavailable (`LedgerUnavailable`).
 
     Returns:
         The connected backend.
@@ -83,11 +90,13 @@ async def open_database(url: str, *, max_connections: int = 10) -> Database:
     if sep and scheme == "sqlite":
         from credits.backends.sqlite import SqliteDatabase
 
-        return await SqliteDatabase.connect(_sqlite_path(rest))
+        return await SqliteDatabase.connect(_sqlite_path(rest), lock_timeout_s=lock_timeout_s)
     if sep and scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
         from credits.backends.postgres import PostgresDatabase
 
-        return await PostgresDatabase.connect("postgresql://" + rest, max_size=max_connections)
+        return await PostgresDatabase.connect(
+            "postgresql://" + rest, max_size=max_connections, timeout_s=lock_timeout_s
+        )
     raise UnsupportedDatabaseURL(
         "ledger URL must start with sqlite:/// or postgresql:// "
         f"(got scheme {scheme!r})"  # never echo the whole URL: it may hold a password

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
+from collections.abc import Awaitable
+from collections.abc import Callable
 
 from credits import UsageRecord
 from credits import UsageStatus
@@ -72,3 +76,13 @@ def usage(
         status=status,
         prompt_text=prompt_text,
     )
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 30.0
+) -> None:
+    """Poll ``condition`` until it holds (background settlements, a recovering ledger)."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:g} s"
+        await asyncio.sleep(0.02)

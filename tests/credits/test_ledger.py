@@ -183,6 +183,7 @@ async def test_migrations_are_idempotent(open_ledger: OpenLedger, ledger_url: st
     assert await query(ledger_url, "SELECT version FROM schema_version ORDER BY version") == [
         (1,),
         (2,),
+        (3,),
     ]
 
 
@@ -193,6 +194,7 @@ async def test_concurrent_first_start_migrates_once(
     assert await query(ledger_url, "SELECT version FROM schema_version ORDER BY version") == [
         (1,),
         (2,),
+        (3,),
     ]
 
 

@@ -34,8 +34,13 @@ MULTIPLIER = 1.0
 
 @asynccontextmanager
 async def billed_app(
-    make_app: AppFactory, upstream: ScriptedUpstream, url: str, **overrides: object
+    make_app: AppFactory,
+    upstream: ScriptedUpstream,
+    url: str,
+    sections: dict[str, dict[str, object]] | None = None,
+    **overrides: object,
 ) -> AsyncIterator[Quart]:
+    """The app on ``url`` (``overrides`` go to ``[credits]``, ``sections`` to the others)."""
     providers = [
         {
             "name": "scripted",
@@ -49,7 +54,9 @@ async def billed_app(
     # One user sends 50 requests at once here: the per-user concurrency limit (8 by default,
     # tested in tests/quart_app/test_ratelimit.py) would answer 429 before credits are checked.
     limits = {"concurrent_requests": 0}
-    settings = settings_for(upstream, providers=providers, credits=credits, limits=limits)
+    settings = settings_for(
+        upstream, providers=providers, credits=credits, limits=limits, **(sections or {})
+    )
     async with make_app(settings) as app:
         yield app
 

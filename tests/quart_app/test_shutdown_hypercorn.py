@@ -48,13 +48,20 @@ async def _exit_code(served: Served) -> int:
 
 
 def _ledger_rows(db: Path, request_id: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The usage rows and holds of the request the client called ``request_id``.
+
+    The client's X-Request-Id is kept as the rows' correlation id (the service keys them
+    by its own unique id).
+    """
     with sqlite3.connect(db) as conn:
         usage = conn.execute(
-            "SELECT status, completion_tokens, credits FROM usage_log WHERE request_id = ?",
+            "SELECT status, completion_tokens, credits FROM usage_log WHERE correlation_id = ?",
             (request_id,),
         ).fetchall()
         holds = conn.execute(
-            "SELECT status FROM reservations WHERE request_id = ?", (request_id,)
+            "SELECT status FROM reservations WHERE request_id IN"
+            " (SELECT request_id FROM usage_log WHERE correlation_id = ?)",
+            (request_id,),
         ).fetchall()
     return usage, holds
 
