@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from quart import Quart
 from quart.testing.connections import TestHTTPConnection as HTTPConnection
 
@@ -117,6 +118,7 @@ async def _wait_until_applied(app: Quart, delivered: list[list[bytes]], url: str
     await assert_consistent(url)
 
 
+@pytest.mark.slow  # a PostgreSQL outage played out, ~9 s
 async def test_postgres_outage_loses_no_settlement(
     make_app: AppFactory, upstream: ScriptedUpstream, tmp_path: Path, token: str
 ) -> None:
@@ -145,6 +147,7 @@ def _ledger_db(app: Quart) -> Any:
     return database
 
 
+@pytest.mark.slow  # another process holds the lock, ~4 s
 async def test_sqlite_locked_by_another_process_loses_no_settlement(
     make_app: AppFactory, upstream: ScriptedUpstream, tmp_path: Path, token: str
 ) -> None:
@@ -167,6 +170,7 @@ async def test_sqlite_locked_by_another_process_loses_no_settlement(
         await _wait_until_applied(app, [writes for _, writes in answers], f"sqlite:///{db}")
 
 
+@pytest.mark.slow  # ~3 s
 async def test_sqlite_full_loses_no_settlement(
     make_app: AppFactory, upstream: ScriptedUpstream, tmp_path: Path, token: str
 ) -> None:

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 import orjson
+import pytest
 
 from credits import Balance
 from credits.pricing import credits_for
@@ -37,6 +38,7 @@ from tests.credits.test_service_billing import ledger_of
 from tests.credits.test_service_billing import settled
 
 
+@pytest.mark.slow  # a stream outliving the hold's TTL, ~6 s
 async def test_a_stream_longer_than_the_hold_ttl_keeps_its_hold(
     make_app: AppFactory, upstream: ScriptedUpstream, ledger_url: str, token: str
 ) -> None:
