@@ -55,6 +55,9 @@ def settings_for(upstream: ScriptedUpstream | None, **overrides: Any) -> Setting
         "auth": {"jwt_secret": SECRET},
         "embedded": {"enabled": False},
         "credits": {"database_url": "sqlite:///:memory:"},
+        # A stream cut mid-answer is continued after this pause (0.25 s by default, doubled
+        # each time): the error paths of the suite would each wait it out.
+        "server": {"continuation_backoff_s": 0.01},
         "providers": providers or [],
     }
     for section, values in overrides.items():
