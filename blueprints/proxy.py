@@ -12,8 +12,8 @@ from quart import request
 
 from blueprints.schemas import ChatRequest
 from blueprints.sse import sse_response
-from gateway.completions import ChatCall
 from gateway.completions import new_request_id
+from gateway.proxy_call import ChatCall
 from providers.byok_models import BYOK_MODELS
 from providers.relay import ReasoningMode
 from quart_app.facade import byok_upstream

@@ -15,20 +15,22 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any
 
-from credits.models import CallUsage
 from credits.models import UsageRecord
 from credits.models import UsageStatus
 from credits.models import new_request_id
-from credits.pricing import tokens_for
 from gateway.continuation import ContinuationPolicy
-from gateway.continuation import continuation_payload
-from gateway.holds import CapReason
+from gateway.continuation import Continuer
 from gateway.holds import cap_reason
 from gateway.holds import plan_hold
 from gateway.holds import wanted_tokens
+from gateway.proxy_call import Attempt
+from gateway.proxy_call import ChatCall
+from gateway.proxy_call import PaidCall
+from gateway.proxy_call import ProxyStream
+from gateway.proxy_call import call_record
+from gateway.proxy_call import total_usage
 from gateway.settlement import Settlements
 from providers.calls import ModelCalls
 from providers.calls import OpenedStream
@@ -47,107 +49,6 @@ from providers.usage import UsageSource
 __all__ = ["ChatCall", "Gateway", "ProxyStream", "new_request_id"]
 
 log = logging.getLogger(__name__)
-#: The shortest rest of an answer worth asking another upstream stream for.
-_MIN_CONTINUATION_TOKENS = 16
-
-
-@dataclass(slots=True)
-class ChatCall:
-    """A validated chat completion request."""
-
-    request_id: str
-    """The service's own unique id: it keys the credit hold and the usage row."""
-    user_id: str
-    model: str | None
-    messages: list[dict[str, Any]]
-    max_tokens: int
-    params: dict[str, Any]
-    """Optional sampling fields to forward (temperature, top_p, seed, ...)."""
-    reasoning: ReasoningMode
-    keep_alive: str | int | None = None
-    continuation: bool = True
-    """False when the client opted out (``X-Stream-Continuation: off``)."""
-    correlation_id: str | None = None
-    """The client's ``X-Request-Id`` (or the one generated for the logs): forwarded
-    upstream and logged for correlation, never a key - a client may reuse it at will."""
-
-    @property
-    def upstream_id(self) -> str:
-        """The id sent upstream as ``X-Request-Id``."""
-        return self.correlation_id or self.request_id
-
-    def payload(self, max_tokens: int) -> dict[str, Any]:
-        """The fields sent upstream (``providers.calls.request_body`` adds the rest)."""
-        payload: dict[str, Any] = {
-            "messages": self.messages,
-            "max_tokens": max_tokens,
-            **self.params,
-        }
-        if self.keep_alive is not None:
-            payload["keep_alive"] = self.keep_alive
-        return payload
-
-
-@dataclass(slots=True)
-class ProxyStream:
-    """A stream whose upstream answered; iterate ``body`` to relay it."""
-
-    body: AsyncIterator[bytes]
-    provider: str
-    model: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Start:
-    """A call routed and paid for: where it goes and the ``max_tokens`` it is sent."""
-
-    route: Route
-    prompt_estimate: int
-    max_tokens: int
-    capped_by: CapReason | None
-    held: int | None = None
-    """Credits held for it (None: it pays nothing - BYOK, or credits off)."""
-
-    def capped(self, finish_reason: object) -> dict[str, Any]:
-        """What the final chunk and the JSON answer say when the cap ended the answer."""
-        if self.capped_by is None or finish_reason != "length":
-            return {}
-        return {"capped_by": self.capped_by, "max_tokens": self.max_tokens}
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """One upstream stream of an answer (a continuation adds another) and what it used."""
-
-    upstream: Upstream
-    source: UsageSource
-    usage: Usage | None = None
-
-    @property
-    def counted(self) -> Usage:
-        """The usage, once it is known."""
-        assert self.usage is not None, "an attempt is counted before it is priced"
-        return self.usage
-
-    def call_usage(self) -> CallUsage:
-        """This attempt as one call of the request's settlement."""
-        usage = self.counted
-        return CallUsage(
-            self.upstream.name,
-            self.source.model,
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            self.upstream.settings.multiplier,
-        )
-
-
-def _total(attempts: list[_Attempt]) -> Usage:
-    """The usage of every attempt of an answer, summed (what the client is told)."""
-    return Usage(
-        sum(a.counted.prompt_tokens for a in attempts),
-        sum(a.counted.completion_tokens for a in attempts),
-        reported=all(a.counted.reported for a in attempts),
-    )
 
 
 class Gateway:
@@ -179,6 +80,7 @@ class Gateway:
         self.settlements = settlements
         self.min_completion_tokens = min_completion_tokens
         self.continuation = continuation or ContinuationPolicy(limit=2, backoff_s=0.25)
+        self._continuations = Continuer(calls, settlements, self.continuation)
         self.max_stream_s = max_stream_s
 
     @property
@@ -199,7 +101,7 @@ class Gateway:
         """Wait for settlements still counting tokens, then the billing (at shutdown)."""
         await self.settlements.drain()
 
-    async def _start(self, call: ChatCall, byok: Upstream | None) -> _Start:
+    async def _start(self, call: ChatCall, byok: Upstream | None) -> PaidCall:
         """Route and hold credits; the upstream is sent what the hold pays for."""
         route = await self.calls.route(call.model, call.user_id, byok)
         prompt = estimate_prompt_tokens(call.messages)
@@ -219,7 +121,7 @@ class Gateway:
             )
             completion = plan.completion_for(held)
         reason = cap_reason(call.max_tokens, wanted, completion)
-        return _Start(route, prompt, completion, reason, held)
+        return PaidCall(route, prompt, completion, reason, held)
 
     def _refused(self, call: ChatCall, route: Route) -> None:
         """Settle a call that reached no model: nothing charged, the hold released, logged."""
@@ -263,13 +165,13 @@ class Gateway:
         call: ChatCall,
         opened: OpenedStream,
         source: UsageSource,
-        start: _Start,
+        start: PaidCall,
         started: float,
         byok: bool,
     ) -> AsyncIterator[bytes]:
         ending = UsageStatus.CLIENT_DISCONNECT
         relay = StreamRelay(reasoning=call.reasoning, model=opened.model)
-        attempts = [_Attempt(opened.upstream, source)]
+        attempts = [Attempt(opened.upstream, source)]
         settled = False
         loop = asyncio.get_running_loop()
 
@@ -307,7 +209,9 @@ class Gateway:
                         opened.failed(error)
                         if relay.unsent:
                             yield relay.unsent  # the good frames before the bad one
-                        resumed = await self._resume(call, start, relay, opened, error, attempts)
+                        resumed = await self._continuations.resume(
+                            call, start, relay, opened, error, attempts
+                        )
                         if resumed is None:
                             raise
                         opened = resumed
@@ -318,7 +222,7 @@ class Gateway:
                 if last.usage is None:
                     last.usage = await last.source.counted(relay.report, relay.attempt_text())
                 priced = self.settlements.price(
-                    self._record(call, attempts, started, UsageStatus.COMPLETED, byok)
+                    call_record(call, attempts, started, UsageStatus.COMPLETED, byok)
                 )
                 extra = {
                     **_cost(priced, opened.upstream, byok),
@@ -331,7 +235,7 @@ class Gateway:
                 # client has its answer cannot lose the charge.
                 settled = True
                 await self.settlements.settle_priced(priced)
-                yield out + tail + relay.trailer(_total(attempts), extra)
+                yield out + tail + relay.trailer(total_usage(attempts), extra)
             except CallEnded as ended:  # shutdown, or an operator's cancel (the console)
                 ending = UsageStatus.CANCELLED  # bill what was generated, as for a cancel
                 yield error_frame(ended.message, ended.code.lower())
@@ -355,98 +259,10 @@ class Gateway:
             if not settled:
                 self._settle(call, attempts, relay, started, ending, byok)
 
-    async def _resume(
-        self,
-        call: ChatCall,
-        start: _Start,
-        relay: StreamRelay,
-        failed: OpenedStream,
-        error: ProviderError,
-        attempts: list[_Attempt],
-    ) -> OpenedStream | None:
-        """Ask for the rest of an answer whose stream failed, or None when it may not be.
-
-        ``gateway.continuation`` says why and how. The failed attempt is counted now (it
-        reported no usage), and the continuation may generate no more than what the
-        request may still get: its ``max_tokens`` and, for a member, its credit hold.
-        """
-        policy = self.continuation
-        done = len(attempts) - 1
-        payload = call.payload(start.max_tokens)
-        if not policy.allows(done, payload, opted_out=not call.continuation):
-            return None
-        last = attempts[-1]
-        last.usage = await last.source.counted(None, relay.attempt_text())
-        failed.close()  # its slot is free for the continuation, which may go to it again
-        left = start.max_tokens - sum(a.counted.completion_tokens for a in attempts)
-        answer = relay.delivered_text()
-        model = last.source.model
-        route = await self.calls.route(model, call.user_id, start.route.byok)
-        route.candidates = [
-            m for m in route.candidates or [] if m.upstream.settings.continuation_mode != "off"
-        ]
-        byok = start.route.byok
-        if (byok is not None and byok.settings.continuation_mode == "off") or (
-            byok is None and not route.candidates
-        ):
-            return None
-        probe = continuation_payload(payload, answer, byok or route.candidates[0].upstream, 1)
-        prompt = estimate_prompt_tokens((probe or payload)["messages"])
-        if start.held is not None:
-            spent = self.settlements.price(
-                self._record(call, attempts, time.monotonic(), UsageStatus.COMPLETED, byok=False)
-            ).credits
-            affordable = tokens_for(max(0, start.held - spent), route.multiplier)
-            if affordable is not None:
-                left = min(left, affordable - prompt)
-        if left < _MIN_CONTINUATION_TOKENS:
-            log.warning(
-                "stream %s cannot be continued: %d tokens left of its limit or hold",
-                call.request_id,
-                left,
-            )
-            return None
-        await asyncio.sleep(policy.pause(done))
-
-        def fields(upstream: Upstream) -> dict[str, Any]:
-            body = continuation_payload(payload, answer, upstream, left)
-            return body if body is not None else {**payload, "max_tokens": left}
-
-        try:
-            opened = await self.calls.open_stream(
-                route, fields, call.upstream_id, started=time.monotonic()
-            )
-        except ProviderError as refused:
-            self.calls.observer.continuation(failed.upstream.name, "failed")
-            log.warning(
-                "stream %s could not be continued after %s: %s",
-                call.request_id,
-                error.code,
-                refused.code,
-            )
-            return None
-        upstream = opened.upstream
-        self.calls.observer.continuation(upstream.name, "resumed")
-        log.info(
-            "stream %s continued on %s after %s (continuation %d of at most %d)",
-            call.request_id,
-            upstream.name,
-            error.code,
-            done + 1,
-            policy.limit,
-            extra={"event": "continuation", "request_id": call.request_id},
-        )
-        relay.continue_after_failure(repeats=upstream.settings.continuation_mode == "instruction")
-        sent = fields(upstream)
-        attempts.append(
-            _Attempt(upstream, UsageSource(upstream.name, model, sent["messages"], prompt, left))
-        )
-        return opened
-
     def _settle(
         self,
         call: ChatCall,
-        attempts: list[_Attempt],
+        attempts: list[Attempt],
         relay: StreamRelay,
         started: float,
         ending: UsageStatus,
@@ -457,33 +273,15 @@ class Gateway:
         if last.usage is None:
             last.usage = last.source.now(relay.report, relay.attempt_text())
         if last.usage is not None:
-            self.settlements.settle(self._record(call, attempts, started, ending, byok))
+            self.settlements.settle(call_record(call, attempts, started, ending, byok))
             return
         report, text = relay.report, relay.attempt_text()
 
         async def counting() -> UsageRecord:
             last.usage = await last.source.counted(report, text)
-            return self._record(call, attempts, started, ending, byok)
+            return call_record(call, attempts, started, ending, byok)
 
         self.settlements.settle_when_counted(counting())
-
-    @staticmethod
-    def _record(
-        call: ChatCall,
-        attempts: list[_Attempt],
-        started: float,
-        ending: UsageStatus,
-        byok: bool,
-    ) -> UsageRecord:
-        return UsageRecord.of_calls(
-            request_id=call.request_id,
-            correlation_id=call.correlation_id,
-            user_id=call.user_id,
-            calls=[attempt.call_usage() for attempt in attempts],
-            duration_ms=int((time.monotonic() - started) * 1000),
-            status=ending,
-            byok=byok,
-        )
 
     async def complete(self, call: ChatCall, byok: Upstream | None = None) -> dict[str, Any]:
         """A non-streamed completion as one ``chat.completion`` object with usage and cost."""
@@ -505,9 +303,9 @@ class Gateway:
         byok_call = byok is not None
         usage = source.now(report, content)
         if usage is not None:
-            attempt = _Attempt(upstream, source, usage)
+            attempt = Attempt(upstream, source, usage)
             priced = self.settlements.price(
-                self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
+                call_record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
             )
             await self.settlements.settle_priced(priced)  # durable before the answer leaves
         else:
@@ -517,14 +315,14 @@ class Gateway:
             async def counting() -> UsageRecord:
                 found = await source.counted(report, content)
                 counted.set_result(found)
-                attempt = _Attempt(upstream, source, found)
-                return self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
+                attempt = Attempt(upstream, source, found)
+                return call_record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
 
             self.settlements.settle_when_counted(counting())
             usage = await counted
-            attempt = _Attempt(upstream, source, usage)
+            attempt = Attempt(upstream, source, usage)
             priced = self.settlements.price(
-                self._record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
+                call_record(call, [attempt], started, UsageStatus.COMPLETED, byok_call)
             )
         answer["usage"] = {
             "prompt_tokens": usage.prompt_tokens,

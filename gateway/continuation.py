@@ -19,14 +19,41 @@ paid for like the first attempt, within the request's credit hold.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from credits.models import UsageStatus
+from credits.pricing import tokens_for
+from gateway.proxy_call import Attempt
+from gateway.proxy_call import ChatCall
+from gateway.proxy_call import PaidCall
+from gateway.proxy_call import call_record
+from gateway.settlement import Settlements
+from providers.calls import ModelCalls
+from providers.calls import OpenedStream
+from providers.errors import ProviderError
+from providers.relay import StreamRelay
 from providers.settings import ContinuationMode
+from providers.tokens import estimate_prompt_tokens
 from providers.upstream import Upstream
+from providers.usage import UsageSource
 
-__all__ = ["INSTRUCTION", "ContinuationPolicy", "continuation_payload", "is_structured"]
+__all__ = [
+    "INSTRUCTION",
+    "ContinuationPolicy",
+    "Continuer",
+    "continuation_payload",
+    "is_structured",
+]
+
+log = logging.getLogger(__name__)
+
+#: The shortest rest of an answer worth asking another upstream stream for.
+_MIN_CONTINUATION_TOKENS = 16
 
 INSTRUCTION = (
     "Your previous message was cut off. Continue it exactly where it stopped - in the "
@@ -89,3 +116,102 @@ def continuation_payload(
         body["continue_final_message"] = True
         body["add_generation_prompt"] = False
     return body
+
+
+class Continuer:
+    """Asks for the rest of an answer whose stream died, on the pool's one path of calls."""
+
+    def __init__(
+        self, calls: ModelCalls, settlements: Settlements, policy: ContinuationPolicy
+    ) -> None:
+        self.calls = calls
+        self.settlements = settlements
+        self.policy = policy
+
+    async def resume(
+        self,
+        call: ChatCall,
+        start: PaidCall,
+        relay: StreamRelay,
+        failed: OpenedStream,
+        error: ProviderError,
+        attempts: list[Attempt],
+    ) -> OpenedStream | None:
+        """Ask for the rest of an answer whose stream failed, or None when it may not be.
+
+        The module's docstring says why and how. The failed attempt is counted now (it
+        reported no usage), and the continuation may generate no more than what the
+        request may still get: its ``max_tokens`` and, for a member, its credit hold.
+        """
+        policy = self.policy
+        done = len(attempts) - 1
+        payload = call.payload(start.max_tokens)
+        if not policy.allows(done, payload, opted_out=not call.continuation):
+            return None
+        last = attempts[-1]
+        last.usage = await last.source.counted(None, relay.attempt_text())
+        failed.close()  # its slot is free for the continuation, which may go to it again
+        left = start.max_tokens - sum(a.counted.completion_tokens for a in attempts)
+        answer = relay.delivered_text()
+        model = last.source.model
+        route = await self.calls.route(model, call.user_id, start.route.byok)
+        route.candidates = [
+            m for m in route.candidates or [] if m.upstream.settings.continuation_mode != "off"
+        ]
+        byok = start.route.byok
+        if (byok is not None and byok.settings.continuation_mode == "off") or (
+            byok is None and not route.candidates
+        ):
+            return None
+        probe = continuation_payload(payload, answer, byok or route.candidates[0].upstream, 1)
+        prompt = estimate_prompt_tokens((probe or payload)["messages"])
+        if start.held is not None:
+            spent = self.settlements.price(
+                call_record(call, attempts, time.monotonic(), UsageStatus.COMPLETED, byok=False)
+            ).credits
+            affordable = tokens_for(max(0, start.held - spent), route.multiplier)
+            if affordable is not None:
+                left = min(left, affordable - prompt)
+        if left < _MIN_CONTINUATION_TOKENS:
+            log.warning(
+                "stream %s cannot be continued: %d tokens left of its limit or hold",
+                call.request_id,
+                left,
+            )
+            return None
+        await asyncio.sleep(policy.pause(done))
+
+        def fields(upstream: Upstream) -> dict[str, Any]:
+            body = continuation_payload(payload, answer, upstream, left)
+            return body if body is not None else {**payload, "max_tokens": left}
+
+        try:
+            opened = await self.calls.open_stream(
+                route, fields, call.upstream_id, started=time.monotonic()
+            )
+        except ProviderError as refused:
+            self.calls.observer.continuation(failed.upstream.name, "failed")
+            log.warning(
+                "stream %s could not be continued after %s: %s",
+                call.request_id,
+                error.code,
+                refused.code,
+            )
+            return None
+        upstream = opened.upstream
+        self.calls.observer.continuation(upstream.name, "resumed")
+        log.info(
+            "stream %s continued on %s after %s (continuation %d of at most %d)",
+            call.request_id,
+            upstream.name,
+            error.code,
+            done + 1,
+            policy.limit,
+            extra={"event": "continuation", "request_id": call.request_id},
+        )
+        relay.continue_after_failure(repeats=upstream.settings.continuation_mode == "instruction")
+        sent = fields(upstream)
+        attempts.append(
+            Attempt(upstream, UsageSource(upstream.name, model, sent["messages"], prompt, left))
+        )
+        return opened

@@ -17,7 +17,7 @@ from contextlib import AsyncExitStack
 
 import orjson
 
-from gateway.completions import ChatCall
+from gateway.proxy_call import ChatCall
 from providers.errors import ProviderError
 from quart_app.auth import load_secret
 from quart_app.auth import mint_token
