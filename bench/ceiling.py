@@ -28,13 +28,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from bench.run import Plan
-from bench.run import Runner
-from bench.run import ScenarioResult
+from bench.configs import Configuration
+from bench.report import ScenarioResult
+from bench.report import machine
+from bench.report import table_lines
 from bench.run import _prime
 from bench.run import _raise_nofile
-from bench.run import machine
-from bench.run import table_lines
+from bench.scenarios import Plan
+from bench.scenarios import Runner
 from bench.stack import ROOT
 from bench.stack import Stack
 from bench.stack import StackOptions
@@ -54,7 +55,7 @@ def _markdown(info: dict[str, object], app: str, results: list[ScenarioResult]) 
         "pinned to core 1) forwards each request to the scripted upstream with aiohttp and "
         "relays its bytes unparsed: no auth, limits, pool, usage, metrics or logs.",
         "",
-        *table_lines(results, "Bare relay"),
+        *table_lines(results, {"relay": "Bare relay"}),
     ]
     return "\n".join(lines) + "\n"
 
@@ -83,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             app=app,
         )
         with Stack(options) as stack:
-            runner = Runner(stack, Plan(quick=False, reps=args.reps))
+            config = Configuration("relay", "Bare relay", "ABCDE", {"app": app})
+            runner = Runner({"relay": (config, stack)}, Plan(quick=False, reps=args.reps), "relay")
             _prime(stack)
             table = runner.scenarios()
             for name in wanted:

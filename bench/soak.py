@@ -10,7 +10,8 @@ anything else is an unexpected outcome and fails the soak as surely as a leak.
 
 The service runs as in the benchmarks (``bench.stack``: one hypercorn uvloop worker pinned
 to core 1, the scripted upstream and this process on core 0) with the credit ledger on
-(SQLite in a temporary directory), because that is the default deployment. RSS is read from
+(SQLite in a temporary directory) and the access log on, because that is the default
+deployment. RSS is read from
 ``/proc/<worker pid>/status`` with the load paused: after the warm-up (the idle RSS) and at
 the end; the peak while loaded is reported too.
 
@@ -317,6 +318,7 @@ def run_soak(
     warmup_s: float = 15.0,
     concurrency: int = 8,
     credits: bool = True,
+    access_log: bool = True,
     workdir: Path | None = None,
     log: bool = True,
 ) -> SoakResult:
@@ -331,6 +333,7 @@ def run_soak(
             service_core="1" if pinned else "",
             upstream_core="0" if pinned else "",
             credits=credits,
+            access_log=access_log,
         )
         with Stack(options) as stack:
             if pinned:

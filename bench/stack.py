@@ -40,6 +40,7 @@ __all__ = [
     "free_port",
     "rss_kib",
     "worker_pid",
+    "worker_pids",
 ]
 
 HOST: Final = "127.0.0.1"
@@ -85,19 +86,28 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def worker_pid(parent: int, timeout_s: float = 30.0) -> int:
-    """The hypercorn worker process under ``parent`` (not multiprocessing's helpers)."""
+def worker_pids(parent: int, count: int = 1, timeout_s: float = 30.0) -> list[int]:
+    """The ``count`` hypercorn workers under ``parent`` (not multiprocessing's helpers)."""
     deadline = time.monotonic() + timeout_s
+    found: list[int] = []
     while time.monotonic() < deadline:
+        found = []
         for child in _children(parent):
             try:
                 cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
             except OSError:
                 continue
             if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
-                return child
+                found.append(child)
+        if len(found) >= count:
+            return sorted(found)[:count]
         time.sleep(0.05)
-    raise RuntimeError(f"no hypercorn worker appeared under pid {parent}")
+    raise RuntimeError(f"{len(found)} of {count} hypercorn workers appeared under pid {parent}")
+
+
+def worker_pid(parent: int, timeout_s: float = 30.0) -> int:
+    """The hypercorn worker process under ``parent`` (one worker)."""
+    return worker_pids(parent, 1, timeout_s)[0]
 
 
 def _http_status(url: str) -> int:
@@ -150,7 +160,12 @@ class StackOptions:
             default, as LiteLLM was measured without a database.
         limits: Keep the per-user rate limits on (with limits no benchmark reaches, so
             their bookkeeping is measured but never refuses); off turns them off.
-        extra_toml: Appended to the service config.
+        access_log: The service's own access log (on in the shipped configuration; its
+            lines go to ``service.log`` in ``workdir``, as they would go to a file).
+        ledger_url: The credit ledger's database ("" = SQLite in ``workdir``).
+        redis_url: ``[coordination] redis_url`` ("" = in-memory, one worker's own).
+        tree: The checkout whose code the service runs (another commit's worktree measures
+            "before" beside "after"); its own ``.venv`` when it has one.
         app: The ASGI app hypercorn serves (``bench.ceiling`` serves a bare relay instead).
     """
 
@@ -163,6 +178,10 @@ class StackOptions:
     credits: bool = False
     limits: bool = True
     extra_toml: str = ""
+    access_log: bool = False
+    ledger_url: str = ""
+    redis_url: str = ""
+    tree: Path = ROOT
     app: str = "quart_app:create_app()"
 
 
@@ -176,7 +195,12 @@ class Stack:
     upstream: subprocess.Popen[bytes] | None = None
     service: subprocess.Popen[bytes] | None = None
     service_pid: int = 0
-    """The hypercorn worker's pid (the process that serves requests)."""
+    """The hypercorn worker's pid (the process that serves requests; the first of several)."""
+    service_pids: list[int] = field(default_factory=list)
+    """Every hypercorn worker's pid."""
+    shared_upstream: Stack | None = None
+    """Another stack whose upstream this one's service calls (one upstream for every
+    configuration of a run, so they are compared against the same one)."""
     token: str = field(default_factory=lambda: mint_token(SECRET.encode(), "bench", 86400))
 
     @property
@@ -197,13 +221,15 @@ class Stack:
         opts = self.options
         opts.workdir.mkdir(parents=True, exist_ok=True)
         models = ", ".join(f'"{m}"' for m in MODELS)
+        ledger = opts.ledger_url or f"sqlite:///{opts.workdir.resolve() / 'credits.db'}"
+        coordination = f'[coordination]\nredis_url = "{opts.redis_url}"' if opts.redis_url else ""
         config = opts.workdir / "service.toml"
         config.write_text(
             f"""# Written by bench/stack.py for a benchmark run.
 [server]
 default_model = "{AGENT}"
 log_level = "{opts.log_level}"
-access_log = false  # the app's own access log, off as hypercorn's is (see below)
+access_log = {"true" if opts.access_log else "false"}  # the app's own (hypercorn's is off)
 
 [auth]
 jwt_secret = "{SECRET}"
@@ -213,7 +239,7 @@ enabled = false
 
 [credits]
 enabled = {"true" if opts.credits else "false"}
-database_url = "sqlite:///{opts.workdir.resolve() / "credits.db"}"
+database_url = "{ledger}"
 welcome_credits = 1000000000000
 
 [limits]
@@ -229,6 +255,7 @@ models = [{models}]
 max_concurrency = {opts.max_concurrency}
 first_byte_timeout_s = 30
 chunk_timeout_s = 30
+{coordination}
 {opts.extra_toml}
 """
         )
@@ -250,11 +277,50 @@ keep_alive_timeout = 75
     def start(self) -> Stack:
         """Start the upstream, then the service, and wait until both answer."""
         opts = self.options
-        self.upstream_port = free_port()
+        if self.shared_upstream is not None:
+            self.upstream_port = self.shared_upstream.upstream_port
+            self.upstream = self.shared_upstream.upstream
+        else:
+            self.upstream_port = free_port()
         self.service_port = free_port()
         config, hypercorn = self.write_configs()
         env = {**os.environ, "STORYWRITER_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
         env.pop("STORYWRITER_JWT_SECRET", None)
+        if opts.workers > 1:
+            # Several workers share their metrics through files, as README's deployment does.
+            shared = opts.workdir / "metrics"
+            shared.mkdir(exist_ok=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+        if self.shared_upstream is None:
+            self._start_upstream(opts)
+        service_log = (opts.workdir / "service.log").open("wb")
+        python = opts.tree / ".venv" / "bin" / "python"
+        self.service = subprocess.Popen(
+            self._pinned(
+                opts.service_core,
+                [
+                    str(python) if python.exists() else sys.executable,
+                    "-m",
+                    "hypercorn",
+                    "-c",
+                    str(hypercorn),
+                    opts.app,
+                ],
+            ),
+            cwd=opts.tree,
+            env=env,
+            stdout=service_log,
+            stderr=subprocess.STDOUT,
+        )
+        # Generous: on a busy machine the first start imports everything without .pyc files.
+        _wait_until(
+            "the service", f"{self.service_root}/api/proxy/llm/v1/status", self.service, 180
+        )
+        self.service_pids = worker_pids(self.service.pid, opts.workers)
+        self.service_pid = self.service_pids[0]
+        return self
+
+    def _start_upstream(self, opts: StackOptions) -> None:
         upstream_log = (opts.workdir / "upstream.log").open("wb")
         self.upstream = subprocess.Popen(
             self._pinned(
@@ -273,28 +339,12 @@ keep_alive_timeout = 75
             stderr=subprocess.STDOUT,
         )
         _wait_until("the upstream", f"http://{HOST}:{self.upstream_port}/health", self.upstream, 30)
-        service_log = (opts.workdir / "service.log").open("wb")
-        self.service = subprocess.Popen(
-            self._pinned(
-                opts.service_core,
-                [sys.executable, "-m", "hypercorn", "-c", str(hypercorn), opts.app],
-            ),
-            cwd=ROOT,
-            env=env,
-            stdout=service_log,
-            stderr=subprocess.STDOUT,
-        )
-        # Generous: on a busy machine the first start imports everything without .pyc files.
-        _wait_until(
-            "the service", f"{self.service_root}/api/proxy/llm/v1/status", self.service, 180
-        )
-        self.service_pid = worker_pid(self.service.pid) if opts.workers > 0 else self.service.pid
-        return self
 
     def stop(self) -> None:
         """Stop the service, then the upstream (SIGTERM, then SIGKILL after a grace period)."""
         _stop(self.service)
-        _stop(self.upstream)
+        if self.shared_upstream is None:
+            _stop(self.upstream)
 
     def __enter__(self) -> Stack:
         try:
