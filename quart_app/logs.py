@@ -6,22 +6,39 @@ upstream as ``X-Request-Id``). The request id travels in a ``ContextVar`` set wh
 starts, so lines logged by ``providers`` and ``credits`` (which know nothing of Quart) carry it
 too, even while a response body streams after the request context is gone.
 
+Lines are written after the current step of the event loop, all the lines of one step in
+one ``write`` (`DeferredStreamHandler`): a request's access line is formatted and written
+after its response has gone out, not before, and under load one system call serves many
+lines.
+
 Nothing here logs bodies, headers or query strings: keys, tokens and prompt text never reach
 a log line by way of this module. Standard library only; ``orjson`` is already a dependency.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 import time
+from contextvars import Context
 from contextvars import ContextVar
 from typing import Any
 from typing import Literal
+from typing import TextIO
 
 import orjson
 
-__all__ = ["REQUEST_ID", "JsonFormatter", "TextFormatter", "configure_logging"]
+from internals import skip_log_record_caller_lookup
+
+__all__ = [
+    "REQUEST_ID",
+    "DeferredStreamHandler",
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("storywriter_request_id", default=None)
 """The id of the request the current task serves (None outside requests)."""
@@ -92,6 +109,73 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{extra}]" if extra else line
 
 
+class DeferredStreamHandler(logging.StreamHandler[TextIO]):
+    """A stream handler that writes after the current step of the event loop, in one write.
+
+    Why: the access line of a request is logged just before its response is sent, so a
+    plain handler formats it and makes a system call on the response's path; this one
+    keeps the record (its message rendered and its request id captured, so it reads later
+    exactly as it would have now) and formats and writes every line of the loop's step in
+    the next step. Outside a running loop (start-up, another thread, shutdown) it writes at
+    once, after anything still pending, so lines keep their order. `flush` - called by
+    ``logging.shutdown`` at exit - writes what is pending.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._pending: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep ``record`` for the next step of the running loop (or write it now)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write_pending()
+            super().emit(record)
+            return
+        try:
+            record.msg = record.getMessage()  # rendered now: its arguments may change
+            record.args = None
+            if getattr(record, "request_id", None) is None:
+                request_id = REQUEST_ID.get()
+                if request_id:
+                    record.request_id = request_id
+        except Exception:
+            self.handleError(record)
+            return
+        self._pending.append(record)
+        if len(self._pending) == 1:
+            # In a context of its own: the request id of whichever request logged first
+            # must not fill in the lines of the others.
+            loop.call_soon(self._write_pending_locked, context=Context())
+
+    def _write_pending_locked(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        records, self._pending = self._pending, []
+        if not records:
+            return
+        lines = []
+        for record in records:
+            try:
+                lines.append(self.format(record))
+            except Exception:
+                self.handleError(record)
+        try:
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+        except Exception:
+            self.handleError(records[-1])
+
+    def flush(self) -> None:
+        """Write what is pending, then flush the stream."""
+        with self.lock or contextlib.nullcontext():
+            self._write_pending()
+            super().flush()
+
+
 def configure_logging(level: str, log_format: Literal["json", "text"]) -> logging.Handler:
     """Point the root logger at stderr with the chosen format and level (idempotent).
 
@@ -104,11 +188,17 @@ def configure_logging(level: str, log_format: Literal["json", "text"]) -> loggin
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, _HANDLER_MARK, False)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = DeferredStreamHandler(sys.stderr)
         setattr(handler, _HANDLER_MARK, True)
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.setLevel(level.upper())
+    # Our formatters print no caller, thread or process: do not collect them per record
+    # (the logging HOWTO's "Optimization"; the access line is logged on every request).
+    skip_log_record_caller_lookup()
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # The agent's SDK requests go through httpx to an in-process transport, not the network:
     # httpx's line per request would only repeat our access log (and name a fake host).
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -31,6 +31,7 @@ from internals import hypercorn_worker_function
 from internals import hypercorn_worker_kwargs
 from internals import one_task_http_connection
 from internals import resolve_proxy
+from internals import skip_log_record_caller_lookup
 from internals import tiktoken_constructor_args
 from internals import write_hypercorn_pid_file
 from tests.quart_app.test_connection import SCOPE
@@ -292,3 +293,23 @@ def test_importing_internals_loads_no_web_library() -> None:
         cwd=Path(internals.__file__).parent.parent,
     ).stdout.strip()
     assert loaded == "[]", f"importing internals loads {loaded}: import them where used"
+
+
+def test_skip_log_record_caller_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    assert hasattr(logging, "_srcfile"), "logging no longer has _srcfile (see the HOWTO)"
+    monkeypatch.setattr(logging, "_srcfile", logging._srcfile)  # restored afterwards
+    records: list[logging.LogRecord] = []
+    logger = logging.getLogger("storywriter.test.internals")
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign,assignment]
+    logger.addHandler(handler)
+    try:
+        logger.warning("with the caller")
+        skip_log_record_caller_lookup()
+        logger.warning("without")
+    finally:
+        logger.removeHandler(handler)
+    assert records[0].funcName == "test_skip_log_record_caller_lookup"
+    assert records[1].funcName == "(unknown function)" and records[1].lineno == 0

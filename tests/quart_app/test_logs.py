@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import re
 
@@ -10,6 +12,7 @@ import pytest
 from quart import Quart
 
 from quart_app.logs import REQUEST_ID
+from quart_app.logs import DeferredStreamHandler
 from quart_app.logs import JsonFormatter
 from quart_app.logs import TextFormatter
 from quart_app.logs import configure_logging
@@ -49,6 +52,64 @@ def test_json_lines_carry_extras_and_the_request_id() -> None:
 def test_text_format_is_readable_with_the_same_fields() -> None:
     line = TextFormatter().format(_record("hello", event="x", request_id="req-2"))
     assert line.endswith("storywriter.test: hello [request_id=req-2 event=x]")
+
+
+class _CountingStream(io.StringIO):
+    """A stream that counts its writes (one per loop step is the point of the handler)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _deferred() -> tuple[logging.Logger, DeferredStreamHandler, _CountingStream]:
+    stream = _CountingStream()
+    handler = DeferredStreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("storywriter.test.deferred")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger, handler, stream
+
+
+async def test_lines_of_one_loop_step_are_written_after_it_in_one_write() -> None:
+    logger, _, stream = _deferred()
+    token = REQUEST_ID.set("req-a")
+    try:
+        logger.info("first %s", "line")
+    finally:
+        REQUEST_ID.reset(token)
+    items = ["mutable"]
+    logger.info("second %s", items)
+    items.append("changed later")  # the line reads as it would have when logged
+    assert stream.getvalue() == ""  # nothing on the path of the step that logged
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    entries = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["msg"] for e in entries] == ["first line", "second ['mutable']"]
+    assert entries[0]["request_id"] == "req-a"  # captured when logged, not when written
+    assert "request_id" not in entries[1]
+    assert stream.writes == 1
+
+
+async def test_flush_writes_what_is_pending_in_order() -> None:
+    logger, handler, stream = _deferred()
+    logger.info("pending")
+    handler.flush()  # what logging.shutdown does at exit
+    assert [orjson.loads(x)["msg"] for x in stream.getvalue().splitlines()] == ["pending"]
+    await asyncio.sleep(0)
+    assert len(stream.getvalue().splitlines()) == 1  # not written twice
+
+
+def test_outside_a_loop_lines_are_written_at_once() -> None:
+    logger, _, stream = _deferred()
+    logger.info("at once")
+    assert orjson.loads(stream.getvalue())["msg"] == "at once"
 
 
 def test_configure_logging_is_idempotent_and_switches_format() -> None:
