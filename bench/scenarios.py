@@ -159,7 +159,7 @@ class Runner:
         duration = 1.5 if self.plan.quick else 4.0
         request = {"mode": "json", "model": FAST, "tokens": 64, "concurrency": 1}
         request |= {"duration": duration, "warmup": 0.5}
-        measured = self._measure(res, self.plan.count(5, 2), request, 120, "latency_ms")
+        measured = self._measure(res, self.plan.count(9, 2), request, 120, "latency_ms")
         for name, pairs in measured.items():
             for q, target in ((50, 1.0), (99, 3.0)):
                 d = _p(pairs, 0, "latency_ms", q)
@@ -187,7 +187,7 @@ class Runner:
         duration = 2.0 if self.plan.quick else 5.0
         request = {"mode": "json", "model": FAST, "tokens": 64, "concurrency": 32}
         request |= {"duration": duration, "warmup": 1.0}
-        measured = self._measure(res, self.plan.count(5, 2), request, 120, "latency_ms")
+        measured = self._measure(res, self.plan.count(7, 2), request, 120, "latency_ms")
         for name, pairs in measured.items():
             d = median([p[0].result.rps for p in pairs])
             s = median([p[1].result.rps for p in pairs])
@@ -214,7 +214,7 @@ class Runner:
         duration = 2.0 if self.plan.quick else 5.0
         request = {"mode": "stream", "model": FAST, "tokens": 64, "concurrency": 32}
         request |= {"duration": duration, "warmup": 1.0}
-        measured = self._measure(res, self.plan.count(5, 2), request, 120, "ttft_ms", "latency_ms")
+        measured = self._measure(res, self.plan.count(7, 2), request, 120, "ttft_ms", "latency_ms")
         for name, pairs in measured.items():
             d = median([p[0].result.rps for p in pairs])
             s = median([p[1].result.rps for p in pairs])
