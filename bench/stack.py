@@ -3,10 +3,11 @@
 Why a module of its own: the runner (``bench.run``) and the soak (``bench.soak``) start the
 same two processes the same way, and targets.md fixes that way: one service worker pinned to
 core 1 (``taskset -c 1``), the upstream and the load generator sharing core 0. The service
-runs under hypercorn exactly as deployed (``--worker-class uvloop``, one worker) from files
-written here: a service config pointing at the upstream with the embedded model off and a
-known JWT secret, and a hypercorn config with the access log off (one log line per request
-would be a good part of what we measure) and a listen backlog for 1,000 connections.
+runs under hypercorn exactly as deployed (``--worker-class uvloop``) from files written
+here: a service config pointing at the upstream with the embedded model off and a known JWT
+secret (the ledger, the access log, Redis and the workers as ``StackOptions`` says), and a
+hypercorn config with a listen backlog for 1,000 connections. Several stacks can share one
+upstream (``shared_upstream``), so configurations compared in one run call the same one.
 
 Only loopback addresses are used. Everything started here is stopped by its own pid.
 """
@@ -261,8 +262,8 @@ chunk_timeout_s = 30
         )
         hypercorn = opts.workdir / "hypercorn.toml"
         hypercorn.write_text(
-            f"""# Written by bench/stack.py: as hypercorn.toml, but the access log is OFF
-# (a log line per request would be a good part of what the benchmark measures).
+            f"""# Written by bench/stack.py: as hypercorn.toml (whose own access log is off too: the
+# service writes its access lines itself when [server] access_log is on).
 bind = ["{HOST}:{self.service_port}"]
 workers = {opts.workers}
 worker_class = "uvloop"
