@@ -24,6 +24,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace
+from typing import Any
 from typing import TypeVar
 
 from credits.backends import Transaction
@@ -32,7 +33,7 @@ from credits.errors import DuplicateRequest
 from credits.errors import InsufficientCredits
 from credits.errors import ReservationNotFound
 from credits.models import UsageRecord
-from credits.usage_log import insert_usage
+from credits.usage_log import insert_usages
 
 __all__ = [
     "HoldRequest",
@@ -132,25 +133,33 @@ async def settle_holds(
         or ValueError for a user that is not the hold's. A refused record writes nothing.
     """
     outcomes: list[int | Exception] = [0] * len(records)
+    # Every reservation of the batch in one statement, locked in one order (request id),
+    # before any balance row: the order close_pending_hold takes them in too.
+    paid = sorted({r.request_id for r in records if not r.byok})
+    state: dict[str, list[Any]] = {}
+    if paid:
+        rows = await tx.fetch(
+            "SELECT request_id, user_id, amount, status, charged FROM reservations"
+            f" WHERE request_id {tx.any_text} ORDER BY request_id{tx.for_update}",
+            tx.text_list(paid),
+        )
+        state = {str(row[0]): list(row[1:]) for row in rows}
+    charges: list[tuple[object, ...]] = []
+    settled: list[tuple[object, ...]] = []
+    usages: list[tuple[UsageRecord, int]] = []
+    balances: list[tuple[object, ...]] = []
     for user_id, indices in _by_user(records, lambda record: record.user_id):
         money: list[int] | None = None  # [balance, reserved], read once the first charge needs it
         for i in indices:
             record = records[i]
             if record.byok:
-                free = replace(record, credits=0)
-                await insert_usage(
-                    tx, free, credits=0, now=now, store_prompt_text=store_prompt_text
-                )
+                usages.append((replace(record, credits=0), 0))
                 continue
-            row = await tx.fetchrow(
-                "SELECT user_id, amount, status, charged FROM reservations"
-                f" WHERE request_id = $1{tx.for_update}",
-                record.request_id,
-            )
-            if row is None:
+            reservation = state.get(record.request_id)
+            if reservation is None:
                 outcomes[i] = ReservationNotFound(record.request_id)
                 continue
-            owner, amount, status, charged = row
+            owner, amount, status, charged = reservation
             if status == "settled":
                 outcomes[i] = int(charged)
                 continue
@@ -170,36 +179,29 @@ async def settle_holds(
                 money[1] -= int(amount)
             charge = max(0, min(record.credits, money[0] - money[1]))
             money[0] -= charge
-            await tx.execute(
-                "INSERT INTO transactions"
-                " (user_id, kind, amount, balance_after, request_id, created_at)"
-                " VALUES ($1, 'charge', $2, $3, $4, $5)",
-                user_id,
-                -charge,
-                money[0],
-                record.request_id,
-                now,
-            )
-            await tx.execute(
-                "UPDATE reservations SET status = 'settled', charged = $2, closed_at = $3"
-                " WHERE request_id = $1",
-                record.request_id,
-                charge,
-                now,
-            )
-            await insert_usage(
-                tx, record, credits=charge, now=now, store_prompt_text=store_prompt_text
-            )
+            reservation[2:] = ["settled", charge]  # a repeat later in the batch sees it
+            charges.append((user_id, -charge, money[0], record.request_id, now))
+            settled.append((record.request_id, charge, now))
+            usages.append((record, charge))
             outcomes[i] = charge
         if money is not None:
-            await tx.execute(
-                "UPDATE balances SET balance = $2, reserved = $3, updated_at = $4"
-                " WHERE user_id = $1",
-                user_id,
-                money[0],
-                money[1],
-                now,
-            )
+            balances.append((user_id, money[0], money[1], now))
+    await tx.executemany(
+        "INSERT INTO transactions"
+        " (user_id, kind, amount, balance_after, request_id, created_at)"
+        " VALUES ($1, 'charge', $2, $3, $4, $5)",
+        charges,
+    )
+    await tx.executemany(
+        "UPDATE reservations SET status = 'settled', charged = $2, closed_at = $3"
+        " WHERE request_id = $1",
+        settled,
+    )
+    await insert_usages(tx, usages, now=now, store_prompt_text=store_prompt_text)
+    await tx.executemany(
+        "UPDATE balances SET balance = $2, reserved = $3, updated_at = $4 WHERE user_id = $1",
+        balances,
+    )
     return outcomes
 
 

@@ -7,12 +7,14 @@ prompt text is written only when the operator opted in when opening the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from credits.backends import Row
 from credits.backends import Transaction
 from credits.models import UsageRecord
 from credits.models import from_timestamp
 
-__all__ = ["insert_usage", "select_recent_usage"]
+__all__ = ["insert_usage", "insert_usages", "select_recent_usage"]
 
 _COLUMNS = (
     "request_id, user_id, provider, model, prompt_tokens, completion_tokens,"
@@ -32,23 +34,39 @@ async def insert_usage(
         now: Epoch seconds for ``created_at``.
         store_prompt_text: The operator's opt-in for keeping prompts.
     """
-    await tx.execute(
+    await insert_usages(tx, [(usage, credits)], now=now, store_prompt_text=store_prompt_text)
+
+
+async def insert_usages(
+    tx: Transaction,
+    rows: Sequence[tuple[UsageRecord, int]],
+    *,
+    now: float,
+    store_prompt_text: bool,
+) -> None:
+    """Write a batch of usage rows in one statement (``insert_usage`` for each, at once)."""
+    await tx.executemany(
         f"INSERT INTO usage_log ({_COLUMNS})"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         " ON CONFLICT (request_id) DO NOTHING",
-        usage.request_id,
-        usage.user_id,
-        usage.provider,
-        usage.model,
-        usage.prompt_tokens,
-        usage.completion_tokens,
-        credits,
-        usage.duration_ms,
-        str(usage.status),
-        int(usage.byok),
-        usage.prompt_text if store_prompt_text else None,
-        now,
-        usage.correlation_id,
+        [
+            (
+                usage.request_id,
+                usage.user_id,
+                usage.provider,
+                usage.model,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                credits,
+                usage.duration_ms,
+                str(usage.status),
+                int(usage.byok),
+                usage.prompt_text if store_prompt_text else None,
+                now,
+                usage.correlation_id,
+            )
+            for usage, credits in rows
+        ],
     )
 
 

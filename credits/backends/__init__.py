@@ -28,6 +28,13 @@ class Transaction(Protocol):
     for_update: str
     """Suffix that row-locks a SELECT (``" FOR UPDATE"``; empty where writers serialise)."""
 
+    any_text: str
+    """``<column> {any_text}`` matches a text column against the list bound to ``$1``
+    (`text_list`): one statement for a whole batch instead of one per key."""
+
+    def text_list(self, keys: Sequence[str]) -> object:
+        """``keys`` as the one argument ``any_text`` expects."""
+
     async def execute(self, sql: str, *args: object) -> None:
         """Run a statement that returns no rows."""
 

@@ -59,9 +59,13 @@ class _PostgresTransaction:
     """Statements on one pooled connection."""
 
     for_update = " FOR UPDATE"
+    any_text = "= ANY($1::text[])"
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+
+    def text_list(self, keys: Sequence[str]) -> object:
+        return list(keys)
 
     async def execute(self, sql: str, *args: object) -> None:
         await self._conn.execute(sql, *args)

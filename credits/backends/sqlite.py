@@ -38,6 +38,8 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
 
+import orjson
+
 from credits.backends import Row
 from credits.backends import Transaction
 from credits.errors import LedgerUnavailable
@@ -87,9 +89,13 @@ class _Statements:
     """Statements on the shared connection while the caller holds its lock."""
 
     for_update = ""  # BEGIN IMMEDIATE already excludes every other writer.
+    any_text = "IN (SELECT value FROM json_each($1))"
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
+
+    def text_list(self, keys: Sequence[str]) -> object:
+        return orjson.dumps(list(keys)).decode()
 
     async def execute(self, sql: str, *args: object) -> None:
         await self._db._run(_translate(sql), args, many=False)
