@@ -11,6 +11,7 @@ import asyncio
 import importlib.metadata
 import inspect
 import multiprocessing
+import os
 import subprocess
 import sys
 import textwrap
@@ -299,7 +300,9 @@ def test_skip_log_record_caller_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
     import logging
 
     assert hasattr(logging, "_srcfile"), "logging no longer has _srcfile (see the HOWTO)"
-    monkeypatch.setattr(logging, "_srcfile", logging._srcfile)  # restored afterwards
+    # As logging sets it at import (an earlier test's configure_logging may have cleared it).
+    srcfile = os.path.normcase(logging.addLevelName.__code__.co_filename)
+    monkeypatch.setattr(logging, "_srcfile", srcfile)  # restored afterwards
     records: list[logging.LogRecord] = []
     logger = logging.getLogger("storywriter.test.internals")
     handler = logging.Handler()
