@@ -103,11 +103,11 @@ async def _wait_until_applied(app: Quart, delivered: list[list[bytes]], url: str
     ledger = ledger_of(app)
 
     async def applied() -> bool:
-        rows = await ledger.recent_usage("alice", limit=50)
+        rows = await ledger.recent_usage("alice", limit=1000)
         return not (await ledger.balance("alice")).reserved and len(rows) >= len(delivered)
 
     await eventually(applied, "the journaled settlements applied")
-    rows = [row for row in await ledger.recent_usage("alice", limit=50) if not row.byok]
+    rows = [row for row in await ledger.recent_usage("alice", limit=1000) if not row.byok]
     assert len(rows) == len(delivered)
     expected = sorted(final_usage(writes)["total_tokens"] for writes in delivered)
     assert sorted(row.credits for row in rows) == expected
