@@ -3,13 +3,14 @@
 contract.md 7 prices a request at ``ceil((prompt + completion tokens) x multiplier)``.
 Multipliers such as 0.1 or 1.1 are not exact in binary floating point (``50 * 1.1`` is
 ``55.00000000000001``), so a naive ``math.ceil`` would overcharge by one credit. The
-multiplier goes through its shortest decimal representation and the product is computed
-in `Decimal`, which is exact for the values an operator writes.
+multiplier goes through its shortest decimal representation (the value the operator wrote),
+kept as an exact fraction of two integers, so every price is integer arithmetic: exact, and
+a fraction of a microsecond where a `Decimal` product took several (a request is priced a
+few times: its hold, its cost chunk, its settlement).
 """
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
 from credits.models import UsageRecord
@@ -18,28 +19,22 @@ from credits.models import UsageStatus
 __all__ = ["credits_for", "estimate_reservation", "price", "tokens_for"]
 
 
-def _as_decimal(multiplier: float | int | Decimal) -> Decimal:
-    """Convert a multiplier to the decimal the operator meant, rejecting nonsense."""
-    if isinstance(multiplier, Decimal):
-        return _checked(multiplier, multiplier)
-    found = _DECIMALS.get(multiplier)
+def _as_fraction(multiplier: float | int | Decimal) -> tuple[int, int]:
+    """The multiplier the operator meant as (numerator, denominator), rejecting nonsense."""
+    found = _FRACTIONS.get(multiplier)
     if found is None:
         # str() of a float is its shortest round-tripping repr: 0.1 -> "0.1", not 0.10...055.
-        found = _checked(Decimal(str(multiplier)), multiplier)
-        if len(_DECIMALS) < 256:  # a deployment has a handful of multipliers
-            _DECIMALS[multiplier] = found
+        value = multiplier if isinstance(multiplier, Decimal) else Decimal(str(multiplier))
+        if not value.is_finite() or value < 0:
+            raise ValueError(f"credit multiplier must be a finite number >= 0, got {multiplier!r}")
+        found = value.as_integer_ratio()
+        if len(_FRACTIONS) < 256:  # a deployment has a handful of multipliers
+            _FRACTIONS[multiplier] = found
     return found
 
 
-def _checked(value: Decimal, given: object) -> Decimal:
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"credit multiplier must be a finite number >= 0, got {given!r}")
-    return value
-
-
-#: Multipliers already converted: each request prices a few times (its hold, its cost, its
-#: settlement), always with the same few multipliers.
-_DECIMALS: dict[float | int, Decimal] = {}
+#: Multipliers already converted: each request prices a few times, always with the same few.
+_FRACTIONS: dict[float | int | Decimal, tuple[int, int]] = {}
 
 
 def credits_for(
@@ -60,7 +55,8 @@ def credits_for(
     """
     if prompt_tokens < 0 or completion_tokens < 0:
         raise ValueError("token counts must be >= 0")
-    return math.ceil((prompt_tokens + completion_tokens) * _as_decimal(multiplier))
+    numerator, denominator = _as_fraction(multiplier)
+    return -(-(prompt_tokens + completion_tokens) * numerator // denominator)  # ceiling
 
 
 def tokens_for(credits: int, multiplier: float | int | Decimal) -> int | None:
@@ -68,10 +64,10 @@ def tokens_for(credits: int, multiplier: float | int | Decimal) -> int | None:
 
     The inverse of `credits_for`: ``credits_for(tokens_for(c, m), 0, m) <= c``.
     """
-    value = _as_decimal(multiplier)
-    if value == 0:
+    numerator, denominator = _as_fraction(multiplier)
+    if numerator == 0:
         return None
-    return max(0, math.floor(Decimal(credits) / value))
+    return max(0, credits * denominator // numerator)
 
 
 def estimate_reservation(
