@@ -15,8 +15,8 @@ upstream and the same load generator.
   upstream and the load generator), so its figures are absolute, not per core.
 - ``quart-relay`` / ``asgi-relay``: ``bench.ceiling_app``, a relay that only forwards bytes
   (bare Quart, and plain ASGI without Quart): what the framework can do at all.
-- ``before``: the lean configuration served from another checkout (``--before TREE``), to
-  put numbers before and after a change side by side.
+- ``before`` / ``before-shipped``: the lean and the shipped configurations served from
+  another checkout (``--before TREE``), to put numbers before and after a change side by side.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Final
 __all__ = [
     "ASGI_RELAY",
     "BEFORE",
+    "BEFORE_SHIPPED",
     "LEAN",
     "LEDGER_ONLY",
     "LOG_ONLY",
@@ -46,6 +47,7 @@ POSTGRES: Final = "postgres-2w"
 QUART_RELAY: Final = "quart-relay"
 ASGI_RELAY: Final = "asgi-relay"
 BEFORE: Final = "before"
+BEFORE_SHIPPED: Final = "before-shipped"
 LEDGER_ONLY: Final = "ledger-only"
 LOG_ONLY: Final = "log-only"
 
@@ -108,9 +110,15 @@ def configurations(
             "ABCDEG",
             {"credits": False, "access_log": False, "tree": before},
         )
+        known[BEFORE_SHIPPED] = Configuration(
+            BEFORE_SHIPPED,
+            f"Shipped, before ({before.name})",
+            "ABCDEG",
+            {"credits": True, "access_log": True, "tree": before},
+        )
     names = [n.strip() for n in wanted.split(",") if n.strip()]
-    if before is not None and BEFORE not in names:
-        names.append(BEFORE)
+    if before is not None and not {BEFORE, BEFORE_SHIPPED} & set(names):
+        names += [BEFORE, BEFORE_SHIPPED]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise SystemExit(f"unknown configuration(s) {unknown}; known: {sorted(known)}")

@@ -45,6 +45,7 @@ from typing import Final
 from bench.catalog import FAST
 from bench.configs import ASGI_RELAY
 from bench.configs import BEFORE
+from bench.configs import BEFORE_SHIPPED
 from bench.configs import LEAN
 from bench.configs import POSTGRES
 from bench.configs import QUART_RELAY
@@ -177,34 +178,37 @@ def comparisons(scenarios: Sequence[ScenarioResult], primary: str) -> list[Row]:
     r = ratio("E", "stream time p99", "service_s", primary, ASGI_RELAY)
     if r is not None:
         add("E", f"stream p99, {primary} / plain ASGI relay", "<= 1.03x", f"{r:.3f}x", r <= 1.03)
-    if _value(scenarios, "A", "added latency p50", BEFORE) is not None:
-        _before_rows(scenarios, add, ratio, added)
+    for after, before in ((LEAN, BEFORE), (primary, BEFORE_SHIPPED)):
+        if _value(scenarios, "A", "added latency p50", before) is not None:
+            _before_rows(scenarios, add, ratio, added, after, before)
     return rows
 
 
-def _before_rows(scenarios: Sequence[ScenarioResult], add: Any, ratio: Any, added: Any) -> None:
-    """Lean after vs lean before: informational (the same-run noise is a few percent)."""
+def _before_rows(
+    scenarios: Sequence[ScenarioResult], add: Any, ratio: Any, added: Any, after: str, before: str
+) -> None:
+    """A configuration after vs before: informational (the same-run noise is a few percent)."""
     for q in ("p50", "p99"):
-        diff = added("A", f"added latency {q}", LEAN, BEFORE)
+        diff = added("A", f"added latency {q}", after, before)
         if diff is not None:
-            add("A", f"added {q}, lean after - before", "no worse", f"{diff:+.3f} ms", None)
+            add("A", f"added {q}, {after} after - before", "no worse", f"{diff:+.3f} ms", None)
     for name, metric, key, label in (
         ("B", "requests/s", "service", "requests/s"),
         ("C", "relayed", "service", "tokens/s"),
         ("D", "stream time p99", "service_s", "stream p99"),
         ("E", "stream time p99", "service_s", "stream p99"),
     ):
-        r = ratio(name, metric, key, LEAN, BEFORE)
+        r = ratio(name, metric, key, after, before)
         if r is not None:
-            add(name, f"{label}, lean after / before", "no worse", f"{r:.3f}x", None)
-    diff = added("D", "TTFT p99 added", LEAN, BEFORE)
+            add(name, f"{label}, {after} after / before", "no worse", f"{r:.3f}x", None)
+    diff = added("D", "TTFT p99 added", after, before)
     if diff is not None:
-        add("D", "TTFT p99 added, lean after - before", "no worse", f"{diff:+.2f} ms", None)
-    after = _value(scenarios, "G", "prose token gap", LEAN)
-    before = _value(scenarios, "G", "prose token gap", BEFORE)
-    if after and before and "p99_ms" in after and "p99_ms" in before:
-        text = f"{after['p99_ms']:.2f} vs {before['p99_ms']:.2f} ms"
-        add("G", "prose token gap p99, lean after vs before", "no worse", text, None)
+        add("D", f"TTFT p99 added, {after} after - before", "no worse", f"{diff:+.2f} ms", None)
+    gap_after = _value(scenarios, "G", "prose token gap", after)
+    gap_before = _value(scenarios, "G", "prose token gap", before)
+    if gap_after and gap_before and "p99_ms" in gap_after and "p99_ms" in gap_before:
+        text = f"{gap_after['p99_ms']:.2f} vs {gap_before['p99_ms']:.2f} ms"
+        add("G", f"prose token gap p99, {after} after vs before", "no worse", text, None)
 
 
 # -- the stacks -----------------------------------------------------------------------------
