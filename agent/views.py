@@ -19,6 +19,7 @@ _STYLE = ("style", "genre", "tone", "communicationStyle", "theme", "other", "lan
 _CHARACTER = ("name", "alias", "role", "gender", "appearance", "backstory", "extraInfo")
 _LOCATION = ("name", "visualDescription", "background", "extraInfo")
 _SCENE = ("title", "description", "characters", "location", "time")
+_KEYS = {"character": _CHARACTER, "location": _LOCATION, "scene": _SCENE}
 _MAX_ITEMS = 40
 _FIELD_LIMITS = (2000, 600, 200, 60)
 
@@ -36,14 +37,14 @@ def _pick(source: Any, keys: tuple[str, ...], limit: int) -> dict[str, Any]:
 
 
 def entity_view(entity: Mapping[str, Any], kind: str, limit: int = 2000) -> dict[str, Any]:
-    """Return the text fields of a character or location (no photos).
+    """Return the text fields of a character, location or scene (no photos).
 
     Args:
         entity: The stored entity.
-        kind: ``character`` or ``location``.
+        kind: ``character``, ``location`` or ``scene``.
         limit: Maximum characters per field.
     """
-    return _pick(entity, _CHARACTER if kind == "character" else _LOCATION, limit)
+    return _pick(entity, _KEYS[kind], limit)
 
 
 def _view(scenario: Mapping[str, Any], limit: int) -> dict[str, Any]:
@@ -152,7 +153,7 @@ def story_brief(scenario: Mapping[str, Any], max_chars: int = 1200) -> str:
 
 def entity_brief(entity: Mapping[str, Any], kind: str, limit: int = 240) -> str:
     """Return one entity as a few labelled lines (no photos), for a small model's prompt."""
-    keys = {"character": _CHARACTER, "location": _LOCATION, "scene": _SCENE}.get(kind, ())
+    keys = _KEYS.get(kind, ())
     lines = []
     for key in keys:
         value = entity.get(key)
