@@ -255,15 +255,14 @@ async def invent_entity(
         draft[_MAIN_FIELD[kind]] = description
     if kind == "character" and sketch.get("gender"):
         draft["gender"] = sketch["gender"]
-    role = _short_label(sketch.get("role"), taken | {s.casefold() for s in shot})
+    unusable = taken | {s.casefold() for s in shot}  # the example's names are no answer
+    role = _short_label(sketch.get("role"), unusable)
     if kind == "character":
         draft["role"] = stated.get("role") or role or "supporting"
     if kind == "scene":
-        name = stated.get("title") or _short_label(sketch.get("title"), taken | set(shot))
+        name = stated.get("title") or _short_label(sketch.get("title"), unusable)
     else:
-        name = stated.get("name") or usable_name(
-            sketch.get("name"), taken | {s.casefold() for s in shot}
-        )
+        name = stated.get("name") or usable_name(sketch.get("name"), unusable)
     if not name:
         seed = f"{command.prompt}|{len(existing)}"
         if kind == "scene":
