@@ -118,13 +118,15 @@ def split_clauses(message: str) -> list[str]:
                 continue
             stripped = strip_lead(part)
             verb, _ = verb_of(stripped)
+            first = words(part)[:1]
             describes = (
                 clauses
-                and not starts_command(part)
+                and verb not in _SPLIT_VERBS  # starts_command(part)
                 and not part.rstrip().endswith("?")
                 and verb not in QUESTION_WORDS
                 and verb not in CHAT_OPENERS
-                and words(part)[:1] != [w for w in words(part)[:1] if w in CHAT_OPENERS]
+                and bool(first)
+                and first[0] not in CHAT_OPENERS
                 and not WANT.match(stripped)
             )
             if describes:

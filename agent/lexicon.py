@@ -10,7 +10,6 @@ from __future__ import annotations
 
 __all__ = [
     "APPEARANCE_WORDS",
-    "ARTICLES",
     "BACKSTORY_WORDS",
     "CHARACTER_FIELD_NOUNS",
     "CHARACTER_KIND",
@@ -37,14 +36,11 @@ __all__ = [
     "SCENE_FIELD_NOUNS",
     "SCENE_KIND",
     "STOPWORDS",
-    "STORY_WORDS",
     "STYLE_NOUNS",
     "TEXT_FIELD_NOUNS",
     "TIME_WORDS",
     "TONE_WORDS",
 ]
-
-ARTICLES = frozenset({"a", "an", "the", "another", "one", "some", "new", "more", "extra"})
 
 STOPWORDS = frozenset(
     {
@@ -441,18 +437,6 @@ LANGUAGES = frozenset(
 )  # fmt: skip
 
 NUMBERS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4, "a couple of": 2, "a few": 3}
-
-STORY_WORDS = frozenset(
-    {
-        "story", "stories", "scenario", "plot", "my", "this", "these", "character",
-        "characters", "scene", "scenes", "chapter", "chapters", "ending", "conflict",
-        "twist", "twists", "villain", "hero", "heroine", "protagonist", "antagonist",
-        "arc", "backstory", "world", "setting", "title", "synopsis", "tone", "genre",
-        "location", "locations", "cast", "theme", "themes", "book", "novel", "draft",
-        "pacing", "stakes", "motivation", "relationship", "relationships", "our",
-    }
-)  # fmt: skip
-"""Words that make a question about the writer's scenario rather than general chat."""
 
 TONE_WORDS = frozenset(
     {

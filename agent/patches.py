@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from collections.abc import Set
 from typing import Any
 
+from agent.targets import entity_label
+
 __all__ = [
     "CHARACTER_PROTECTED",
     "LOCATION_PROTECTED",
@@ -247,8 +249,7 @@ def edit_entities(
         items = merge_entities(items, [{**fields, "id": entity_id}], protected=PROTECTED[kind])
         after = entity_by_id(items, entity_id) or before
         if changed := changed_fields(before, after):
-            label = after.get("name") or after.get("title") or "(unnamed)"
-            notes.append((str(label), changed))
+            notes.append((entity_label(after), changed))
         old_name, new_name = before.get("name"), after.get("name")
         if isinstance(old_name, str) and isinstance(new_name, str) and old_name != new_name:
             renames[old_name] = new_name

@@ -71,18 +71,25 @@ _KINDS: tuple[tuple[str, frozenset[str]], ...] = (
 _COLLECTIONS = {"characters": "character", "locations": "location", "scenes": "scene"}
 
 
+def _locate(
+    text: str, phrases: Sequence[str] | frozenset[str] | Mapping[str, Any]
+) -> tuple[int, str] | None:
+    """(where, which) of the first (leftmost, then longest) of ``phrases`` in ``text``."""
+    joined = " " + " ".join(words(text)) + " "
+    best: tuple[int, str] | None = None
+    for phrase in phrases:
+        at = joined.find(" " + phrase + " ")
+        if at >= 0 and (best is None or (at, -len(phrase)) < (best[0], -len(best[1]))):
+            best = (at, phrase)
+    return best
+
+
 def find_phrase(
     text: str, phrases: Sequence[str] | frozenset[str] | Mapping[str, Any]
 ) -> str | None:
     """The first (leftmost, then longest) of ``phrases`` found in ``text`` as whole words."""
-    said = words(text)
-    joined = " " + " ".join(said) + " "
-    best: tuple[int, int, str] | None = None
-    for phrase in phrases:
-        at = joined.find(" " + phrase + " ")
-        if at >= 0 and (best is None or (at, -len(phrase)) < (best[0], -best[1])):
-            best = (at, len(phrase), phrase)
-    return best[2] if best else None
+    found = _locate(text, phrases)
+    return found[1] if found else None
 
 
 def quoted(text: str) -> list[str]:
@@ -177,18 +184,15 @@ def kind_of(text: str) -> str | None:
     the first person or place noun of the head, then of the whole phrase.
     """
     head = head_of(text)
-    explicit = [(find_phrase(head, kinds), kind) for kind, kinds in _KINDS]
-    said = " " + " ".join(words(head)) + " "
-    placed = [(said.find(" " + p + " "), kind) for p, kind in explicit if p]
+    placed = [(found[0], kind) for kind, kinds in _KINDS if (found := _locate(head, kinds))]
     if placed:
         return min(placed)[1]
     for phrase in (head, text):
-        person = find_phrase(phrase, PERSON_NOUNS)
-        place = find_phrase(phrase, PLACE_NOUNS)
+        person = _locate(phrase, PERSON_NOUNS)
+        place = _locate(phrase, PLACE_NOUNS)
         if person or place:
-            joined = " " + " ".join(words(phrase)) + " "
-            at_person = joined.find(" " + person + " ") if person else 10**6
-            at_place = joined.find(" " + place + " ") if place else 10**6
+            at_person = person[0] if person else 10**6
+            at_place = place[0] if place else 10**6
             return "character" if at_person <= at_place else "location"
     return None
 
@@ -254,14 +258,12 @@ def entity_field(kind: str, text: str) -> tuple[str | None, str]:
 
 def scenario_field(text: str) -> tuple[str, str] | None:
     """The scenario field a phrase names: ("writingStyle", key) or (text field, field)."""
-    style = find_phrase(text, STYLE_NOUNS)
-    field = find_phrase(text, TEXT_FIELD_NOUNS)
-    if style and field:
-        said = " " + " ".join(words(text)) + " "
-        if said.find(" " + field + " ") < said.find(" " + style + " "):
-            style = None
+    style = _locate(text, STYLE_NOUNS)
+    field = _locate(text, TEXT_FIELD_NOUNS)
+    if style and field and field[0] < style[0]:
+        style = None
     if style:
-        return "writingStyle", STYLE_NOUNS[style]
+        return "writingStyle", STYLE_NOUNS[style[1]]
     if field:
-        return TEXT_FIELD_NOUNS[field], TEXT_FIELD_NOUNS[field]
+        return TEXT_FIELD_NOUNS[field[1]], TEXT_FIELD_NOUNS[field[1]]
     return None

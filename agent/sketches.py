@@ -72,6 +72,7 @@ class TextAnswer(BaseModel):
     """Any answer that is one text (the schemas below differ by length)."""
 
     model_config = _SKETCH
+    _check = field_validator("text")(_changed)  # inherited: every text answer is checked
 
     text: str
     """The text."""
@@ -80,18 +81,12 @@ class TextAnswer(BaseModel):
 class ShortText(TextAnswer):
     """A new short value."""
 
-    model_config = _SKETCH
-    _check = field_validator("text")(_changed)
-
     text: str = Field(min_length=1, max_length=SHORT)
     """The new value, a few words."""
 
 
 class Text(TextAnswer):
     """A new description."""
-
-    model_config = _SKETCH
-    _check = field_validator("text")(_changed)
 
     text: str = Field(min_length=12, max_length=MEDIUM)
     """The complete new text, two or three sentences."""
@@ -100,18 +95,12 @@ class Text(TextAnswer):
 class LongText(TextAnswer):
     """A new paragraph."""
 
-    model_config = _SKETCH
-    _check = field_validator("text")(_changed)
-
     text: str = Field(min_length=20, max_length=LONG)
     """The complete new text, one short paragraph."""
 
 
 class Sentence(TextAnswer):
     """One new sentence."""
-
-    model_config = _SKETCH
-    _check = field_validator("text")(_changed)
 
     text: str = Field(min_length=12, max_length=160)
     """The sentence."""

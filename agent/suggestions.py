@@ -8,6 +8,7 @@ a click on a suggestion always works.
 
 from __future__ import annotations
 
+from agent.patches import entity_by_id
 from agent.state import State
 from agent.targets import collection_key
 from agent.targets import entities_of
@@ -37,10 +38,8 @@ def _touched(state: State) -> str | None:
     found = resolve(operation, state.working, state.message)
     if len(found.ids) != 1:
         return None
-    for entity in entities_of(state.working, key):
-        if entity.get("id") == found.ids[0]:
-            return entity_label(entity)
-    return None
+    entity = entity_by_id(state.working.get(key), found.ids[0])
+    return entity_label(entity) if entity is not None else None
 
 
 def suggest(state: State) -> list[str]:

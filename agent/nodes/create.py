@@ -36,6 +36,7 @@ from agent.prompts import fill
 from agent.prompts import messages
 from agent.state import State
 from agent.structured import ask_structured
+from agent.targets import collection_key
 from agent.targets import entity_label
 from agent.views import scenario_json
 
@@ -64,7 +65,8 @@ async def _create_entity(runtime: NodeRuntime, state: State) -> tuple[dict[str, 
         scenario=scenario_json(state.working, context.max_scenario_chars),
     )
     prompt = messages(system, state)
-    key = {"character": "characters", "location": "locations"}.get(kind, "scenes")
+    key = collection_key(kind)
+    assert key is not None  # routing sends only characters, locations and scenes here
     existing = state.working.get(key)
     taken = {
         "taken_names": {entity_label(e).casefold() for e in existing or [] if isinstance(e, dict)}
