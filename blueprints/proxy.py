@@ -66,6 +66,7 @@ async def post_chat() -> Response:
 
 async def _chat(reasoning: ReasoningMode) -> Response:
     caller = current_caller()
+    headers = request.headers  # once: each use of the ``request`` proxy is a context lookup
     chat = ChatRequest.model_validate_json(await request.get_data())
     byok = await byok_upstream()
     call = ChatCall(
@@ -78,10 +79,10 @@ async def _chat(reasoning: ReasoningMode) -> Response:
         params=chat.sampling_params(),
         reasoning=reasoning,
         keep_alive=chat.keep_alive,
-        continuation=request.headers.get("X-Stream-Continuation", "").lower() != "off",
+        continuation=headers.get("X-Stream-Continuation", "").lower() != "off",
     )
     gateway = get_services().gateway
-    if not chat.stream and "application/json" in request.headers.get("Accept", ""):
+    if not chat.stream and "application/json" in headers.get("Accept", ""):
         # orjson, unsorted: ~10x cheaper than jsonify's json.dumps(sort_keys=True).
         answer = orjson.dumps(await gateway.complete(call, byok))
         return Response(answer, content_type="application/json")

@@ -49,10 +49,6 @@ class HoldPlan:
             return self.wanted
         return max(0, min(self.wanted, affordable - self.prompt_tokens))
 
-    def cap_reason(self, completion: int) -> CapReason | None:
-        """Why ``completion`` is below what was asked, if it is."""
-        return cap_reason(self.asked, self.wanted, completion)
-
 
 def wanted_tokens(max_tokens: int, output_limit: int | None) -> int:
     """What a call asking for ``max_tokens`` may get from a model of ``output_limit``."""

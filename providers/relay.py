@@ -187,14 +187,16 @@ class StreamRelay:
         changed = False
         if isinstance(content, str) and content:
             self._texts.append(content)
+            if self._seam is None:
+                self._delivered.append(content)
         if self._seam is not None and (content or choice.get("finish_reason")):
             # A continuation's first words: held until they can be compared with the end
             # of the answer so far (a finishing chunk releases them).
             content = self._past_seam(content or "", bool(choice.get("finish_reason")))
             delta["content"] = content
             changed = True
-        if isinstance(content, str) and content:
-            self._delivered.append(content)
+            if content:
+                self._delivered.append(content)
         if self.reasoning != "passthrough":
             changed = self._rewrite_reasoning(delta, choice) or changed
             content = delta.get("content")

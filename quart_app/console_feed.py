@@ -37,12 +37,9 @@ _KEEP_ALIVE = b": keep-alive\n\n"
 
 
 async def _models(member: PoolMember) -> list[str]:
-    configured = member.upstream.settings.models
-    if configured:
-        return list(configured)
     with contextlib.suppress(ProviderError, TimeoutError):
         async with asyncio.timeout(_MODELS_TIMEOUT_S):
-            return await member.upstream.list_models()  # cached by the upstream
+            return await member.upstream.list_models()  # configured, or cached by the upstream
     return []
 
 

@@ -207,8 +207,8 @@ class Metrics:
 
     def families(self) -> Iterable[Metric]:
         """Every metric family: this worker's, or all workers' in multiprocess mode."""
-        if self.multiprocess:
-            return MultiProcessCollector(None).collect()  # type: ignore[no-untyped-call,no-any-return]
+        if self.multiprocess_dir is not None:  # the directory render() and close() use
+            return MultiProcessCollector(None, str(self.multiprocess_dir)).collect()  # type: ignore[no-untyped-call,no-any-return]
         return self.registry.collect()
 
     def render(self, pool_status: Mapping[str, Any] | None) -> bytes:
