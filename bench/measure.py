@@ -44,7 +44,6 @@ class Measure:
     result: LoadResult
     wall_s: float
     service_cpu_s: float = 0.0
-    upstream_cpu_s: float = 0.0
     core0_load: float = 0.0
     core1_foreign: float = 0.0
     peak_rss_kib: int = 0
@@ -182,7 +181,6 @@ def measure(stack: Stack, side: str, args: list[str], timeout_s: float) -> Measu
         result=result,
         wall_s=wall,
         service_cpu_s=service_cpu if is_service else 0.0,
-        upstream_cpu_s=upstream_cpu,
         core0_load=(upstream_cpu + result.cpu_s) / wall,
         core1_foreign=max(core1 - (service_cpu if is_service else 0.0), 0.0) / wall,
         peak_rss_kib=rss.peak if is_service else 0,

@@ -248,7 +248,9 @@ def _stacks(
     """Start every configuration's service against one upstream (the first stack's)."""
     started: dict[str, tuple[Configuration, Stack]] = {}
     owner: Stack | None = None
-    try:
+    # Stopped in reverse: the upstream's owner (the first) stops last, as the others call
+    # it until they stop; a stack whose start fails stops what it had started.
+    with contextlib.ExitStack() as stacks:
         for config in configs:
             on_core = pinned and config.pinned
             options = StackOptions(
@@ -257,19 +259,12 @@ def _stacks(
                 upstream_core="0" if pinned else "",
                 **config.options,
             )
-            stack = Stack(options, shared_upstream=owner)
             print(f"starting {config.name} ...", flush=True)
-            stack.start()
+            stack = stacks.enter_context(Stack(options, shared_upstream=owner))
             owner = owner or stack
             started[config.name] = (config, stack)
             _prime(stack)
         yield started
-    finally:
-        # The upstream's owner (the first) stops last: the others call it until they stop.
-        for _, stack in reversed(list(started.values())):
-            stack.stop()
-        if owner is not None and not started:
-            owner.stop()
 
 
 def _prime(stack: Stack) -> None:

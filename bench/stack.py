@@ -40,7 +40,6 @@ __all__ = [
     "cpu_seconds",
     "free_port",
     "rss_kib",
-    "worker_pid",
     "worker_pids",
 ]
 
@@ -106,11 +105,6 @@ def worker_pids(parent: int, count: int = 1, timeout_s: float = 30.0) -> list[in
     raise RuntimeError(f"{len(found)} of {count} hypercorn workers appeared under pid {parent}")
 
 
-def worker_pid(parent: int, timeout_s: float = 30.0) -> int:
-    """The hypercorn worker process under ``parent`` (one worker)."""
-    return worker_pids(parent, 1, timeout_s)[0]
-
-
 def _http_status(url: str) -> int:
     """The status ``GET url`` answers, 0 when nothing answers."""
     try:
@@ -159,8 +153,6 @@ class StackOptions:
         log_level: The service's root log level (its default, INFO, unless asked).
         credits: Run the credit ledger (SQLite in ``workdir``, every user rich); off by
             default, as LiteLLM was measured without a database.
-        limits: Keep the per-user rate limits on (with limits no benchmark reaches, so
-            their bookkeeping is measured but never refuses); off turns them off.
         access_log: The service's own access log (on in the shipped configuration; its
             lines go to ``service.log`` in ``workdir``, as they would go to a file).
         ledger_url: The credit ledger's database ("" = SQLite in ``workdir``).
@@ -177,8 +169,6 @@ class StackOptions:
     max_concurrency: int = 2048
     log_level: str = "INFO"
     credits: bool = False
-    limits: bool = True
-    extra_toml: str = ""
     access_log: bool = False
     ledger_url: str = ""
     redis_url: str = ""
@@ -244,9 +234,10 @@ database_url = "{ledger}"
 welcome_credits = 1000000000000
 
 [limits]
-requests_per_minute = {100_000_000 if opts.limits else 0}
-concurrent_requests = {100_000 if opts.limits else 0}
-tokens_per_minute = {1_000_000_000_000 if opts.limits else 0}
+# On with limits no benchmark reaches: their bookkeeping is measured but never refuses.
+requests_per_minute = 100_000_000
+concurrent_requests = 100_000
+tokens_per_minute = 1_000_000_000_000
 
 [[providers]]
 name = "bench"
@@ -257,7 +248,6 @@ max_concurrency = {opts.max_concurrency}
 first_byte_timeout_s = 30
 chunk_timeout_s = 30
 {coordination}
-{opts.extra_toml}
 """
         )
         hypercorn = opts.workdir / "hypercorn.toml"

@@ -33,6 +33,7 @@ from tests.coordination.redis_server import RedisServer
 from tests.coordination.test_redis_restart import OUTAGE
 from tests.coordination.test_redis_restart import RECOVERY
 from tests.coordination.test_redis_restart import messages
+from tests.coordination.test_redis_restart import until
 from tests.serving import served
 
 STATUS = "/api/proxy/llm/v1/status"
@@ -83,14 +84,6 @@ async def call(session: aiohttp.ClientSession, base: str, path: str, user: str) 
 async def used_redis(direct: Redis, user: str, bucket: str = "rl:{%s}:r") -> bool:
     """The user's bucket (default: requests) is in Redis: it was counted there."""
     return bool(await direct.exists(f"{PREFIX}:{bucket % user}"))
-
-
-async def until(condition: Any, within_s: float, what: str) -> float:
-    started = time.monotonic()
-    while not await condition():
-        assert time.monotonic() - started < within_s, f"not within {within_s} s: {what}"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - started
 
 
 @pytest.mark.parametrize("mode", ["fail", "local"])
