@@ -7,11 +7,15 @@ journal; the ledger applies it in a batch shortly after, and a second settle of 
 request charges nothing. What a request costs was decided once, upstream of here
 (``credits.pricing.price``): this module charges ``record.credits`` and never re-derives it.
 
-The holds of requests still running are renewed every quarter of the reservation TTL, so
-a stream longer than the TTL keeps its hold (issue 14.2): only the holds of a dead worker
-stop being renewed and expire. A hold is renewed for at most ``max_hold_s`` (the longest a
-request may run, ``[server] max_stream_s``, plus a margin), so a request whose settlement
-was somehow never submitted cannot keep credits forever.
+Holds are taken in this worker's memory from its per-user leases (``credits.leases``):
+a ledger transaction only when a lease must grow or is given back, not per request.
+
+Leases in use are renewed every quarter of the reservation TTL, so a stream longer than
+the TTL keeps its hold (issue 14.2): only the leases of a dead worker stop being renewed
+and expire (or are released at once when another worker adopts its journal). A hold is
+kept for at most ``max_hold_s`` (the longest a request may run, ``[server] max_stream_s``,
+plus a margin), so a request whose settlement was somehow never submitted cannot keep
+credits forever. Idle leases are given back every ``lease_idle_s``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from pathlib import Path
 
 from credits.errors import InsufficientCredits
 from credits.errors import LedgerUnavailable
+from credits.journal import new_worker_id
+from credits.leases import Leases
 from credits.ledger import Ledger
 from credits.models import UsageRecord
 from credits.writer import LedgerHealth
@@ -47,6 +53,7 @@ class LedgerBilling:
         reservation_ttl_s: float = 900.0,
         max_hold_s: float = 3600.0 + 300.0,
         retry_s: float = 2.0,
+        lease_idle_s: float = 1.0,
     ) -> None:
         """Wire the ledger; `start` starts the writer and the renewals.
 
@@ -58,17 +65,23 @@ class LedgerBilling:
             reservation_ttl_s: The holds' lifetime; live ones are renewed every quarter of it.
             max_hold_s: The longest a hold is renewed.
             retry_s: Seconds between probes of a ledger that is down (``Retry-After``).
+            lease_idle_s: How long a lease with nothing in flight is kept.
         """
         self.ledger = ledger
         self._welcome = welcome_credits
         self._ttl = reservation_ttl_s
         self._max_hold = max_hold_s
+        worker_id = new_worker_id()
+        self.leases = Leases(ledger, worker_id, idle_s=lease_idle_s, stale_s=reservation_ttl_s / 2)
         self.writer = SettlementWriter(
-            ledger, journal_dir, store_prompt_text=store_prompt_text, retry_s=retry_s
+            ledger,
+            journal_dir,
+            store_prompt_text=store_prompt_text,
+            retry_s=retry_s,
+            worker_id=worker_id,
+            on_applied=self.leases.applied,
         )
-        self._live: dict[str, float] = {}
-        """Request id -> when its hold was taken, for every hold not settled yet."""
-        self._renewer: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def health(self) -> LedgerHealth:
@@ -78,7 +91,11 @@ class LedgerBilling:
     async def start(self) -> None:
         """Open the journal, apply what dead workers left, renew live holds from now on."""
         await self.writer.start()
-        self._renewer = asyncio.get_running_loop().create_task(self._renew_live_holds())
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._renew_leases()),
+            loop.create_task(self._give_back_idle_leases()),
+        ]
 
     async def reserve(
         self, user_id: str, request_id: str, amount: int, minimum: int | None = None
@@ -95,45 +112,58 @@ class LedgerBilling:
         health.check()
         try:
             try:
-                held = await self.ledger.reserve(user_id, amount, request_id, minimum=minimum)
+                return await self.leases.hold(user_id, request_id, amount, minimum)
             except InsufficientCredits:
                 if not self._welcome:
                     raise
                 # Whichever concurrent first request wins the welcome grant, all of them retry.
                 await self.ledger.open_account(user_id, self._welcome)
-                held = await self.ledger.reserve(user_id, amount, request_id, minimum=minimum)
+                return await self.leases.hold(user_id, request_id, amount, minimum)
         except LedgerUnavailable as error:
             health.failed(error)
             raise LedgerUnavailable(error.detail, health.retry_after_s) from error
-        self._live[request_id] = time.monotonic()
-        return held.amount
 
     def settle(self, record: UsageRecord) -> Awaitable[None]:
         """Charge ``record.credits`` (every ending); done once the settlement is durable.
 
         The settlement goes on even if the caller stops waiting (the request is cancelled).
         """
-        self._live.pop(record.request_id, None)
-        return self.writer.submit(record)
+        return self.writer.submit(self.leases.settled(record))
 
-    async def _renew_live_holds(self) -> None:
+    async def _renew_leases(self) -> None:
         interval = self._ttl / 4
         while True:
             await asyncio.sleep(interval)
-            oldest = time.monotonic() - self._max_hold
-            for request_id in [r for r, taken in self._live.items() if taken < oldest]:
-                del self._live[request_id]  # ran past every limit: let the hold expire
+            for request_id in self.leases.expire_holds(time.monotonic() - self._max_hold):
                 log.error(
-                    "hold of %s is no longer renewed (older than the longest request)", request_id
+                    "hold of %s is no longer kept (older than the longest request)", request_id
                 )
-            if not self._live:
+            leases = self.leases.lease_ids()
+            if not leases:
                 continue
             try:
-                await self.ledger.renew(list(self._live))
+                asked_at = time.monotonic()
+                self.leases.renewed(leases, await self.ledger.renew(leases), asked_at)
             except LedgerUnavailable as error:
                 self.writer.health.failed(error)
             except Exception:
-                log.exception("renewing %d credit holds failed", len(self._live))
+                log.exception("renewing %d credit leases failed", len(leases))
+
+    async def _give_back_idle_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.leases.idle_s / 2)
+            await self._release(self.leases.idle())
+
+    async def _release(self, leases: list[str]) -> None:
+        """Give leases back; one the ledger cannot take back now expires instead."""
+        if not leases:
+            return
+        try:
+            await self.ledger.release_many(leases)
+        except LedgerUnavailable as error:
+            self.writer.health.failed(error)
+        except Exception:
+            log.exception("giving back %d credit leases failed; they expire", len(leases))
 
     async def check(self) -> str | None:
         """Readiness: raise while the ledger is down; else a note on journaled settlements.
@@ -147,12 +177,14 @@ class LedgerBilling:
         return f"{backlog} settlements not applied yet" if backlog else None
 
     async def drain(self) -> None:
-        """Apply the settlements submitted so far (graceful shutdown; tests)."""
+        """Apply the settlements submitted so far, give back leases with nothing in flight."""
         await self.writer.drain()
+        await self._release(self.leases.idle(everything=True))
 
     async def close(self) -> None:
-        """Stop renewing, drain and close the writer."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
+        """Stop renewing, drain (leases too) and close the writer."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.drain()
         await self.writer.close()

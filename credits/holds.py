@@ -48,13 +48,40 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class HoldRequest:
-    """One hold to take: up to ``amount``, at least ``minimum`` (None: all or nothing)."""
+    """One hold to take: up to ``amount``, at least ``minimum`` (None: all or nothing).
+
+    With ``lease``, ``request_id`` names a worker's lease (``credits.leases``): the hold is
+    added to that reservation if it is still pending (created if absent), with up to
+    ``spare`` more: at most half of what the user has beyond the hold (other workers
+    always find room), and nothing when that half is below ``spare_min`` (a balance near
+    its end is held exactly, request by request).
+    """
 
     user_id: str
     amount: int
     request_id: str
     minimum: int | None
     expires_at: float
+    lease: bool = False
+    spare: int = 0
+    spare_min: int = 0
+
+
+_INSERT_HOLD = (
+    "INSERT INTO reservations (request_id, user_id, amount, status, created_at, expires_at)"
+    " VALUES ($1, $2, $3, 'pending', $4, $5)"
+    " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+)
+#: A lease grows while it is pending; one closed meanwhile (expired, released) is not
+#: reopened: no row comes back, and the caller starts a new lease.
+_EXTEND_LEASE = (
+    "INSERT INTO reservations (request_id, user_id, amount, status, created_at, expires_at)"
+    " VALUES ($1, $2, $3, 'pending', $4, $5)"
+    " ON CONFLICT (request_id) DO UPDATE SET amount = reservations.amount + excluded.amount,"
+    " expires_at = excluded.expires_at"
+    " WHERE reservations.status = 'pending' AND reservations.user_id = excluded.user_id"
+    " RETURNING request_id"
+)
 
 
 async def take_holds(
@@ -91,11 +118,11 @@ async def take_holds(
                 outcomes[i] = InsufficientCredits(available, needed)
                 continue
             held = min(hold.amount, available)
+            room = (available - held) // 2
+            if hold.spare > 0 and room >= hold.spare_min:
+                held += min(hold.spare, room)
             inserted = await tx.fetchrow(
-                "INSERT INTO reservations"
-                " (request_id, user_id, amount, status, created_at, expires_at)"
-                " VALUES ($1, $2, $3, 'pending', $4, $5)"
-                " ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+                _EXTEND_LEASE if hold.lease else _INSERT_HOLD,
                 hold.request_id,
                 user_id,
                 held,
@@ -135,7 +162,10 @@ async def settle_holds(
     outcomes: list[int | Exception] = [0] * len(records)
     # Every reservation of the batch in one statement, locked in one order (request id),
     # before any balance row: the order close_pending_hold takes them in too.
-    paid = sorted({r.request_id for r in records if not r.byok})
+    paid = sorted(
+        {r.request_id for r in records if not r.byok}
+        | {r.hold_id for r in records if r.hold_id is not None and not r.byok}
+    )
     state: dict[str, list[Any]] = {}
     if paid:
         rows = await tx.fetch(
@@ -148,6 +178,8 @@ async def settle_holds(
     settled: list[tuple[object, ...]] = []
     usages: list[tuple[UsageRecord, int]] = []
     balances: list[tuple[object, ...]] = []
+    leased: list[tuple[object, ...]] = []  # the rows of requests paid from a lease
+    leases: set[str] = set()  # the leases those charges came out of
     for user_id, indices in _by_user(records, lambda record: record.user_id):
         money: list[int] | None = None  # [balance, reserved], read once the first charge needs it
         for i in indices:
@@ -156,32 +188,38 @@ async def settle_holds(
                 usages.append((replace(record, credits=0), 0))
                 continue
             reservation = state.get(record.request_id)
+            lease = None  # the lease paying when the request has no reservation of its own
             if reservation is None:
-                outcomes[i] = ReservationNotFound(record.request_id)
+                if record.hold_id is None:
+                    outcomes[i] = ReservationNotFound(record.request_id)
+                    continue
+                lease = state.get(record.hold_id)
+            elif reservation[2] == "settled":
+                outcomes[i] = int(reservation[3])
                 continue
-            owner, amount, status, charged = reservation
-            if status == "settled":
-                outcomes[i] = int(charged)
-                continue
-            if owner != user_id:
+            payer = reservation if reservation is not None else lease
+            if payer is not None and payer[0] != user_id:
                 outcomes[i] = ValueError("usage.user_id differs from the reservation's user")
                 continue
             if record.credits < 0:
                 outcomes[i] = ValueError("credits must be >= 0")
                 continue
             if money is None:
-                found = await tx.fetchrow(
-                    f"SELECT balance, reserved FROM balances WHERE user_id = $1{tx.for_update}",
-                    user_id,
-                )
-                money = [0, 0] if found is None else [int(found[0]), int(found[1])]
-            if status == "pending":  # expired or released: the hold was given back already
-                money[1] -= int(amount)
-            charge = max(0, min(record.credits, money[0] - money[1]))
-            money[0] -= charge
-            reservation[2:] = ["settled", charge]  # a repeat later in the batch sees it
+                money = await _read_money(tx, user_id)
+            if reservation is not None:
+                if reservation[2] == "pending":  # else expired or released: given back already
+                    money[1] -= int(reservation[1])
+                charge = max(0, min(record.credits, money[0] - money[1]))
+                money[0] -= charge
+                reservation[2:] = ["settled", charge]  # a repeat later in the batch sees it
+                settled.append((record.request_id, charge, now))
+            else:
+                charge = _charge_from_lease(lease, record.credits, money)
+                if lease is not None and record.hold_id is not None:
+                    leases.add(record.hold_id)
+                state[record.request_id] = [user_id, charge, "settled", charge]
+                leased.append((record.request_id, user_id, charge, now))
             charges.append((user_id, -charge, money[0], record.request_id, now))
-            settled.append((record.request_id, charge, now))
             usages.append((record, charge))
             outcomes[i] = charge
         if money is not None:
@@ -197,12 +235,48 @@ async def settle_holds(
         " WHERE request_id = $1",
         settled,
     )
+    await tx.executemany(
+        "INSERT INTO reservations"
+        " (request_id, user_id, amount, status, charged, created_at, expires_at, closed_at)"
+        " VALUES ($1, $2, $3, 'settled', $3, $4, $4, $4)",
+        leased,
+    )
+    await tx.executemany(
+        "UPDATE reservations SET amount = $2 WHERE request_id = $1",
+        [(lease_id, state[lease_id][1]) for lease_id in sorted(leases)],
+    )
     await insert_usages(tx, usages, now=now, store_prompt_text=store_prompt_text)
     await tx.executemany(
         "UPDATE balances SET balance = $2, reserved = $3, updated_at = $4 WHERE user_id = $1",
         balances,
     )
     return outcomes
+
+
+async def _read_money(tx: Transaction, user_id: str) -> list[int]:
+    """A user's ``[balance, reserved]``, locked until the transaction ends."""
+    found = await tx.fetchrow(
+        f"SELECT balance, reserved FROM balances WHERE user_id = $1{tx.for_update}", user_id
+    )
+    return [0, 0] if found is None else [int(found[0]), int(found[1])]
+
+
+def _charge_from_lease(lease: list[Any] | None, credits: int, money: list[int]) -> int:
+    """Charge ``credits`` out of a pending lease first, the rest from what is available.
+
+    The part the lease covers leaves the lease, ``reserved`` and ``balance`` together (the
+    user's available credits do not change: they were set aside already). A lease closed
+    meanwhile (its worker died, or it expired) covers nothing; then, as for an expired
+    hold, the charge is what the user can still pay. ``lease`` and ``money`` are updated.
+    """
+    covered = 0
+    if lease is not None and lease[2] == "pending":
+        covered = max(0, min(credits, int(lease[1]), money[0], money[1]))
+        lease[1] = int(lease[1]) - covered
+        money[1] -= covered
+    extra = max(0, min(credits - covered, money[0] - covered - money[1]))
+    money[0] -= covered + extra
+    return covered + extra
 
 
 def _by_user(items: Sequence[_T], user_of: Callable[[_T], str]) -> list[tuple[str, list[int]]]:

@@ -163,14 +163,60 @@ class Ledger:
         if amount < 0 or ttl <= 0 or (minimum is not None and minimum < 0):
             raise ValueError("amounts must be >= 0 and the hold's lifetime > 0")
         expires_at = self._clock() + ttl
+        held = await self._hold(HoldRequest(user_id, amount, request_id, minimum, expires_at))
+        return Reservation(request_id, user_id, held, from_timestamp(expires_at))
+
+    async def extend_lease(
+        self,
+        user_id: str,
+        lease_id: str,
+        amount: int,
+        *,
+        minimum: int | None,
+        spare: int,
+        spare_min: int = 0,
+    ) -> int:
+        """Add up to ``amount`` (at least ``minimum``) and some ``spare`` to a worker's lease.
+
+        A lease (``credits.leases``) is a pending reservation that many requests of one
+        user are held from in the worker's memory; this creates it or makes it larger, and
+        pushes its expiry back by the reservation TTL.
+
+        Returns:
+            The credits added: ``min(amount, available)`` plus up to ``spare`` more, never
+            more than half of what the user has left beyond that, and none when that half
+            is below ``spare_min``.
+
+        Raises:
+            InsufficientCredits: the available balance is below ``minimum`` (or ``amount``).
+            DuplicateRequest: the lease is closed (expired or released): start another.
+            LedgerUnavailable: the database cannot be used now; nothing was added.
+        """
+        _require_ids(user_id, lease_id)
+        if min(amount, spare, spare_min) < 0 or (minimum is not None and minimum < 0):
+            raise ValueError("amounts must be >= 0")
+        expires_at = self._clock() + self._ttl
+        hold = HoldRequest(
+            user_id,
+            amount,
+            lease_id,
+            minimum,
+            expires_at,
+            lease=True,
+            spare=spare,
+            spare_min=spare_min,
+        )
+        return await self._hold(hold)
+
+    async def _hold(self, hold: HoldRequest) -> int:
+        """Queue ``hold`` for this turn of the loop's transaction; what it got once committed."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._holds.append((HoldRequest(user_id, amount, request_id, minimum, expires_at), done))
+        self._holds.append((hold, done))
         if len(self._holds) == 1:  # the first of this turn of the loop takes them all
             task = asyncio.get_running_loop().create_task(self._take_holds())
             self._holding.add(task)
             task.add_done_callback(self._holding.discard)
-        held = await done
-        return Reservation(request_id, user_id, held, from_timestamp(expires_at))
+        return await done
 
     async def _take_holds(self) -> None:
         """Take every hold asked for so far in one transaction; answer each its own way."""
@@ -245,21 +291,26 @@ class Ledger:
                 tx, records, self._clock(), store_prompt_text=self._store_prompt_text
             )
 
-    async def renew(self, request_ids: Sequence[str], ttl_s: float | None = None) -> None:
+    async def renew(self, request_ids: Sequence[str], ttl_s: float | None = None) -> set[str]:
         """Push back the expiry of pending holds whose requests are still running.
 
-        Holds of live requests are renewed (``credits.billing`` does it every fraction of
-        the TTL), so only the holds of a dead worker ever expire.
+        Holds in use are renewed (``credits.billing`` does it every fraction of the TTL),
+        so only the holds of a dead worker ever expire.
+
+        Returns:
+            The holds renewed: those of ``request_ids`` still pending.
         """
         if not request_ids:
-            return
+            return set()
         expires_at = self._clock() + (self._ttl if ttl_s is None else ttl_s)
         async with self._db.transaction() as tx:
-            await tx.executemany(
-                "UPDATE reservations SET expires_at = $1"
-                " WHERE request_id = $2 AND status = 'pending'",
-                [(expires_at, request_id) for request_id in request_ids],
+            rows = await tx.fetch(
+                "UPDATE reservations SET expires_at = $2"
+                f" WHERE request_id {tx.any_text} AND status = 'pending' RETURNING request_id",
+                tx.text_list(sorted(set(request_ids))),
+                expires_at,
             )
+        return {str(row[0]) for row in rows}
 
     async def ping(self) -> None:
         """One trivial read: raises `LedgerUnavailable` when the database cannot be used."""
@@ -280,6 +331,46 @@ class Ledger:
                 return await close_pending_hold(tx, request_id, "released", self._clock())
 
         return await self._writes.run(write())
+
+    async def release_many(self, request_ids: Sequence[str]) -> int:
+        """Give back many pending holds (a worker's idle leases) in one transaction.
+
+        Returns:
+            How many were pending and are released now.
+        """
+        if not request_ids:
+            return 0
+
+        async def write() -> int:
+            async with self._db.transaction() as tx:
+                now = self._clock()
+                closed = [
+                    await close_pending_hold(tx, request_id, "released", now)
+                    for request_id in sorted(set(request_ids))
+                ]
+            return sum(closed)
+
+        return await self._writes.run(write())
+
+    async def release_prefixed(self, prefix: str) -> int:
+        """Give back every pending hold whose request id starts with ``prefix``.
+
+        What a dead worker's leases (``credits.leases.lease_prefix``) still held returns
+        at once when another worker adopts its journal, instead of when they expire.
+
+        Returns:
+            How many holds were released.
+        """
+        if not prefix:
+            raise ValueError("the prefix must not be empty")
+        async with self._db.read() as reader:
+            rows = await reader.fetch(
+                "SELECT request_id FROM reservations"
+                " WHERE status = 'pending' AND substr(request_id, 1, $2) = $1",
+                prefix,
+                len(prefix),
+            )
+        return await self.release_many([str(row[0]) for row in rows])
 
     async def record_free_usage(self, usage: UsageRecord) -> None:
         """Log a BYOK request: no reservation, zero credits, one usage row.

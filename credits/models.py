@@ -155,6 +155,9 @@ class UsageRecord:
     correlation_id: str | None = None
     """The client's ``X-Request-Id``, kept for correlation with its logs; never a key
     (clients reuse them), unlike ``request_id``, which the service makes unique."""
+    hold_id: str | None = None
+    """The reservation that pays for the request when it is not the request's own: the
+    worker's lease it was held from (``credits.leases``); None for a hold of its own."""
 
     def __post_init__(self) -> None:
         if not self.request_id or not self.user_id:

@@ -2,10 +2,10 @@
 
 ``submit`` queues a priced record and returns a future that is done once the record is
 durable: every record submitted in one turn of the event loop is written to this worker's
-journal (``credits.journal``) in one transaction on the loop's thread. The proxy awaits it
+journal (``credits.journal``) in one ``write`` on the loop's thread. The proxy awaits it
 before the answer's last frame, so an answer a client received is never lost, whatever
 happens to the worker or the ledger next. The records are then applied to the ledger in
-batches (``Ledger.settle_many``: one transaction for many requests) and deleted from the
+batches (``Ledger.settle_many``: one transaction for many requests) and forgotten by the
 journal.
 
 When the ledger cannot be written (`LedgerUnavailable`: PostgreSQL down, SQLite locked or
@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-import sqlite3
 import time
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace
@@ -33,6 +34,8 @@ from credits.errors import LedgerUnavailable
 from credits.journal import Journal
 from credits.journal import decode_record
 from credits.journal import encode_record
+from credits.journal import new_worker_id
+from credits.leases import lease_prefix
 from credits.ledger import Ledger
 from credits.models import UsageRecord
 
@@ -118,6 +121,8 @@ class SettlementWriter:
         store_prompt_text: bool = False,
         retry_s: float = 2.0,
         sweep_s: float = 30.0,
+        worker_id: str | None = None,
+        on_applied: Callable[[Sequence[UsageRecord]], None] | None = None,
     ) -> None:
         """Prepare the writer; `start` opens the journal.
 
@@ -128,8 +133,12 @@ class SettlementWriter:
             store_prompt_text: Whether prompts are kept (else not even journaled).
             retry_s: Seconds between probes while the ledger is down.
             sweep_s: Seconds between looks for journals of dead workers.
+            worker_id: This worker's name, its journal's (default: a new one).
+            on_applied: Told about the settlements of this worker the ledger applied.
         """
         self.ledger = ledger
+        self.worker_id = worker_id or new_worker_id()
+        self._on_applied = on_applied
         self.health = LedgerHealth(retry_s)
         self._dir = journal_dir
         self._keep_text = store_prompt_text
@@ -152,7 +161,7 @@ class SettlementWriter:
     async def start(self) -> None:
         """Open this worker's journal and start watching (outages, dead workers' journals)."""
         if self._dir is not None:
-            self._journal = await asyncio.to_thread(Journal.create, self._dir)
+            self._journal = await asyncio.to_thread(Journal.create, self._dir, self.worker_id)
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     def submit(self, record: UsageRecord) -> asyncio.Future[None]:
@@ -177,7 +186,7 @@ class SettlementWriter:
             try:
                 ids = self._journal.append([encode_record(r) for r, _ in batch], forget)
                 self._journal_failed = False
-            except sqlite3.Error as error:
+            except OSError as error:
                 if not self._journal_failed:  # once per failure streak, not per request
                     log.error(
                         "the settlement journal cannot be written (%s): in memory only", error
@@ -217,6 +226,8 @@ class SettlementWriter:
             for entry, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, Exception):
                     log.error("settlement of %s refused: %s", entry.record.request_id, outcome)
+            if self._on_applied is not None:
+                self._on_applied([entry.record for entry in batch])
             self._applied.extend(e.journal_id for e in batch if e.journal_id is not None)
 
     async def _watch(self) -> None:
@@ -242,26 +253,30 @@ class SettlementWriter:
         """Apply the journals of workers that died (this host), then remove them."""
         assert self._dir is not None
         for journal in Journal.orphans(self._dir):
-            applied = 0
+            applied = released = 0
             try:
-                while rows := journal.pending(_BATCH):
-                    records = [decode_record(data) for _, data in rows]
-                    await self.ledger.settle_many(records)
-                    journal.delete(i for i, _ in rows)
-                    applied += len(rows)
+                lines = journal.pending()
+                while batch := list(itertools.islice(lines, _BATCH)):
+                    await self.ledger.settle_many([decode_record(line) for line in batch])
+                    applied += len(batch)
+                journal.forget_all()
+                # Then what its leases still set aside returns (they would expire anyway).
+                released = await self.ledger.release_prefixed(lease_prefix(journal.name))
             except LedgerUnavailable as error:
                 self.health.failed(error)
                 return
             except Exception:
-                log.exception("could not apply the orphaned journal %s", journal.path.name)
+                log.exception("could not apply the orphaned journal of %s", journal.name)
                 continue
             finally:
                 if applied:
                     log.warning(
                         "applied %d settlements left by a dead worker (%s)",
                         applied,
-                        journal.path.name,
+                        journal.name,
                     )
+            if released:
+                log.warning("released %d leases of a dead worker (%s)", released, journal.name)
 
     async def drain(self) -> None:
         """Journal and apply everything submitted so far; stops early while the ledger is down."""

@@ -138,18 +138,18 @@ async def test_settlement_of_a_killed_worker_is_applied_from_its_journal(
     output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
     assert output == b"durable\n" and worker.returncode == -9
     assert await ledger.balance("dave") == Balance(100, 40), "not applied before the kill"
-    assert len(list(journal.glob("*.db"))) == 1
+    assert len(list(journal.glob("*.jsonl"))) == 1
     # The next worker on this host (a replacement, or any other) adopts the journal.
     survivor = LedgerBilling(ledger, journal_dir=journal)
     await survivor.start()
     try:
 
-        async def applied() -> bool:
+        async def applied() -> bool:  # charged once, and the dead worker's lease returned
             return await ledger.balance("dave") == Balance(75, 0)
 
         await eventually(applied, "the journal of the killed worker applied")
     finally:
         await survivor.close()
     assert (await charges(ledger_url))["answered"] == [25]
-    assert list(journal.glob("*.db")) == [], "the adopted journal is removed once applied"
+    assert list(journal.glob("*.jsonl")) == [], "the adopted journal is removed once applied"
     await assert_consistent(ledger_url)

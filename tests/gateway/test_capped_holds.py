@@ -284,15 +284,15 @@ async def test_an_agent_turn_on_a_small_balance_is_planned_not_quadrupled(
 ) -> None:
     _agent_upstream(upstream, operations=1)
     async with make_app(_settings(upstream, welcome=10_000)) as app:
-        ledger = _ledger(app)
+        billing = app.extensions["storywriter.services"].billing
         seen: list[int] = []
-        real = ledger.reserve
+        real = billing.reserve
 
-        async def spy(user_id: str, amount: int, request_id: str, **kwargs: Any) -> Any:
+        async def spy(user_id: str, request_id: str, amount: int, *args: Any) -> Any:
             seen.append(amount)
-            return await real(user_id, amount, request_id, **kwargs)
+            return await real(user_id, request_id, amount, *args)
 
-        ledger.reserve = spy  # type: ignore[method-assign]
+        billing.reserve = spy
         status, _, writes = await stream(app, AGENT, {"message": "Explain it"}, auth(token))
         assert status == 200
         assert agent_frames(writes)[-1]["metadata"]["status"] == "completed"
