@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from credits import Ledger
 from credits import UsageRecord
+from credits.models import new_request_id
 
 Request = Callable[[str], Awaitable[None]]
 
@@ -42,7 +42,7 @@ def _record(request_id: str) -> UsageRecord:
 
 
 async def _measure(label: str, one: Request, count: int, concurrency: int) -> None:
-    ids = [uuid.uuid4().hex for _ in range(count)]
+    ids = [new_request_id() for _ in range(count)]
     started_cpu, started = time.process_time(), time.perf_counter()
     for i in range(0, count, concurrency):
         await asyncio.gather(*(one(request_id) for request_id in ids[i : i + concurrency]))

@@ -99,7 +99,7 @@ async def test_reconcile_leaves_live_and_settled_holds_alone(
 
 
 # A worker that settles (durable in its journal, as before an answer's last frame) and is
-# killed before its writer applied the settlement to the ledger (that waits 20 ms).
+# killed before its writer applied the settlement to the ledger (that waits 100 ms).
 _SETTLING_WORKER = """
 import asyncio, os, signal, sys
 from pathlib import Path
