@@ -82,13 +82,15 @@ def new_worker_id() -> str:
 class _Segment:
     """One file of the journal and how many of its records the ledger has not applied."""
 
-    __slots__ = ("first_id", "path", "records", "unapplied")
+    __slots__ = ("first_id", "path", "records", "size", "unapplied")
 
     def __init__(self, path: Path, first_id: int) -> None:
         self.path = path
         self.first_id = first_id
         self.records = 0
         self.unapplied = 0
+        self.size = 0
+        """Bytes this worker wrote to it (a failed write is cut back to here)."""
 
 
 class Journal:
@@ -172,16 +174,16 @@ class Journal:
         segment = self._writable_segment()
         assert self._fd is not None
         data = b"".join(records)
-        start = os.lseek(self._fd, 0, os.SEEK_END)
         try:
             written = os.write(self._fd, data)
             while written < len(data):  # a regular file writes all at once, but may not
                 written += os.write(self._fd, data[written:])
         except OSError:
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, start)  # no torn line in front of the next records
+                os.ftruncate(self._fd, segment.size)  # no cut-off line before the next ones
             self._torn = True  # and the next records go to a new segment all the same
             raise
+        segment.size += len(data)
         first = self._next_id
         self._next_id += len(records)
         segment.records += len(records)
