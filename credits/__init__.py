@@ -3,6 +3,11 @@
 SQLite is the zero-configuration default; PostgreSQL, chosen by URL, serves several
 workers or hosts. This package never imports quart: the service wires it in.
 
+The service goes through ``credits.billing.LedgerBilling``: holds from per-user leases in
+the worker's memory (``credits.leases``), settlements durable in a local journal
+(``credits.journal``) and applied to the ledger in batches (``credits.writer``). The
+`Ledger` below is the record those write to, and what tools and tests use directly.
+
 Example:
     .. code-block:: python
 
