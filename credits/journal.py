@@ -29,6 +29,7 @@ import fcntl
 import logging
 import os
 import secrets
+import sqlite3
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Records per segment before the next one starts (a few hundred KiB of lines).
 SEGMENT_RECORDS = 2048
+#: The suffix of the single SQLite file a worker of the previous version journaled to.
+_LEGACY = ".db"
 
 _FIELDS = (
     "request_id",
@@ -206,6 +209,9 @@ class Journal:
     def pending(self) -> Iterator[bytes]:
         """Every record not known to be applied, oldest first (an adopted journal's)."""
         for segment in self._segments:
+            if segment.path.suffix == _LEGACY:
+                yield from _legacy_records(segment.path)
+                continue
             try:
                 data = segment.path.read_bytes()
             except FileNotFoundError:
@@ -262,8 +268,15 @@ class Journal:
         return segment
 
     def _find_segments(self) -> None:
-        """The segments an adopted journal's worker left, in order; all counted unapplied."""
+        """The segments an adopted journal's worker left, in order; all counted unapplied.
+
+        A worker of the version before these files (one SQLite file, ``<name>.db``) is
+        adopted too: its file comes first.
+        """
         found = []
+        legacy = self.directory / f"{self.name}{_LEGACY}"
+        if legacy.exists():
+            found.append((0, legacy))
         for path in self.directory.glob(f"{self.name}.*.jsonl"):
             with contextlib.suppress(ValueError, IndexError):
                 found.append((int(path.suffixes[-2][1:]), path))
@@ -277,5 +290,25 @@ class Journal:
     def _drop(self, index: int) -> None:
         segment = self._segments.pop(index)
         self._starts.pop(index)
-        with contextlib.suppress(FileNotFoundError):
-            segment.path.unlink()
+        suffixes = ("", "-wal", "-shm") if segment.path.suffix == _LEGACY else ("",)
+        for suffix in suffixes:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{segment.path}{suffix}")
+
+
+def _legacy_records(path: Path) -> Iterator[bytes]:
+    """The records of a journal the previous version wrote (an SQLite file)."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as error:
+        log.error("cannot read the old journal %s: %s", path.name, error)
+        return
+    try:
+        rows = conn.execute("SELECT record FROM settlements ORDER BY id").fetchall()
+    except sqlite3.Error as error:
+        log.error("cannot read the old journal %s: %s", path.name, error)
+        rows = []
+    finally:
+        conn.close()
+    for (record,) in rows:
+        yield bytes(record)

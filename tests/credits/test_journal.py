@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,15 @@ def test_a_cut_off_last_line_is_skipped(tmp_path: Path) -> None:
     with open(tmp_path / "w1.1.jsonl", "ab") as segment:
         segment.write(_lines("cut")[0][:20])  # the worker died inside a write
     assert _adopted(tmp_path) == ["whole"]
+
+
+def test_a_journal_of_the_previous_version_is_adopted(tmp_path: Path) -> None:
+    """Upgrading after a crash loses nothing: the old SQLite journal is applied, then removed."""
+    old = sqlite3.connect(tmp_path / "1234-abcd.db", isolation_level=None)
+    old.execute("CREATE TABLE settlements (id INTEGER PRIMARY KEY, record BLOB NOT NULL)")
+    for line in _lines("old-1", "old-2"):
+        old.execute("INSERT INTO settlements (record) VALUES (?)", (line.rstrip(b"\n"),))
+    old.close()
+    (tmp_path / "1234-abcd.lock").touch()
+    assert _adopted(tmp_path) == ["old-1", "old-2"]
+    assert list(tmp_path.iterdir()) == []
