@@ -202,10 +202,6 @@ class Journal:
         while len(self._segments) > 1 and self._segments[0].unapplied <= 0:
             self._drop(0)
 
-    def delete(self, ids: Iterable[int]) -> None:
-        """Same as `forget` (the writer's name for it on shutdown)."""
-        self.forget(ids)
-
     def pending(self) -> Iterator[bytes]:
         """Every record not known to be applied, oldest first (an adopted journal's)."""
         for segment in self._segments:
@@ -232,12 +228,12 @@ class Journal:
         for segment in self._segments:
             segment.unapplied = 0
 
-    def close(self, *, remove_if_empty: bool = True) -> None:
+    def close(self) -> None:
         """Close the files; with nothing left to apply they are removed (with the lock)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        empty = remove_if_empty and self.count() <= 0
+        empty = self.count() <= 0
         if empty:
             while self._segments:
                 self._drop(0)

@@ -111,8 +111,7 @@ class Leases:
         self._clock = clock
         self._numbers = itertools.count(1)
         self._leases: dict[str, _Lease] = {}
-        """User id -> the lease new holds are taken from."""
-        self._by_id: dict[str, _Lease] = {}
+        """User id -> the lease new holds are taken from (a retired one is not here)."""
         self._holds: dict[str, _Hold] = {}
         """Request id -> its hold, until the request settles."""
 
@@ -127,7 +126,7 @@ class Leases:
         A growing lease's row may not be committed yet (a renewal would not find it and
         take it for closed); its growth pushes its expiry back anyway.
         """
-        return [lease_id for lease_id, lease in self._by_id.items() if lease.growing is None]
+        return [lease.lease_id for lease in self._leases.values() if lease.growing is None]
 
     async def hold(
         self, user_id: str, request_id: str, amount: int, minimum: int | None = None
@@ -170,7 +169,7 @@ class Leases:
                 )
             except InsufficientCredits as refused:
                 free = lease.amount - lease.held
-                if free >= needed:  # a growth before this one left enough after all
+                if free >= needed:  # requests that settled meanwhile left enough after all
                     break
                 raise InsufficientCredits(free + refused.available, needed) from None
             except DuplicateRequest:  # the ledger closed this lease (expired): take another
@@ -211,7 +210,8 @@ class Leases:
     def applied(self, records: Iterable[UsageRecord]) -> None:
         """The ledger applied these settlements (what an idle lease waits for)."""
         for record in records:
-            if record.hold_id is not None and (lease := self._by_id.get(record.hold_id)):
+            lease = self._leases.get(record.user_id)
+            if lease is not None and lease.lease_id == record.hold_id:
                 lease.unapplied -= 1
 
     def renewed(self, asked: Iterable[str], renewed: set[str], at: float) -> None:
@@ -221,11 +221,11 @@ class Leases:
         more holds; its requests in flight still settle, charged once. One that grew
         meanwhile is judged by the next renewal.
         """
-        for lease_id in asked:
-            lease = self._by_id.get(lease_id)
-            if lease is None or lease.growing is not None or lease.grown_at > at:
+        judged = set(asked)
+        for lease in list(self._leases.values()):
+            if lease.lease_id not in judged or lease.growing is not None or lease.grown_at > at:
                 continue
-            if lease_id in renewed:
+            if lease.lease_id in renewed:
                 lease.confirmed_at = max(lease.confirmed_at, at)
             else:
                 self._retire(lease)
@@ -239,7 +239,7 @@ class Leases:
         cutoff = self._clock() - (0.0 if everything else self.idle_s)
         idle = [
             lease
-            for lease in self._by_id.values()
+            for lease in self._leases.values()
             if not lease.held and lease.unapplied <= 0 and lease.last_used <= cutoff
         ]
         for lease in idle:
@@ -271,11 +271,9 @@ class Leases:
     def _open(self, user_id: str) -> _Lease:
         lease = _Lease(f"{self._prefix}{user_id}:{next(self._numbers)}", user_id)
         self._leases[user_id] = lease
-        self._by_id[lease.lease_id] = lease
         return lease
 
     def _retire(self, lease: _Lease) -> None:
         """New holds no longer come from ``lease`` (its holds in flight still settle to it)."""
         if self._leases.get(lease.user_id) is lease:
             del self._leases[lease.user_id]
-        self._by_id.pop(lease.lease_id, None)

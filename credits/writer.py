@@ -293,7 +293,7 @@ class SettlementWriter:
                 break  # no progress: the watcher retries
         if self._journal is not None:
             forget, self._applied = self._applied, []
-            self._journal.delete(forget)
+            self._journal.forget(forget)
 
     async def close(self) -> None:
         """Drain, stop watching, close the journal (what is left in it waits for a sweep)."""
