@@ -38,6 +38,7 @@ from tests.credits.private_postgres import private_postgres
 from tests.credits.test_service_billing import billed_app
 from tests.credits.test_service_billing import final_usage
 from tests.credits.test_service_billing import ledger_of
+from tests.credits.test_service_billing import settled
 
 STREAMS = 8
 
@@ -193,6 +194,10 @@ async def test_sqlite_full_loses_no_settlement(
                 break
             assert status == 200
             served.append(writes)
+            # Holds come from the worker's lease: the ledger is written when settlements
+            # are applied (every 100 ms). Apply now, so a full file shows at once instead
+            # of after more requests than the rate limit lets through.
+            await settled(app)
         else:
             raise AssertionError("the ledger never filled up")
         await _assert_refused_while_down(app, token)
